@@ -1,0 +1,1 @@
+"""dutybot runtime: app factory, channels, outbox, scheduler, CLI, config."""

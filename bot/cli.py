@@ -1,0 +1,277 @@
+"""The `dutybot` command line: demo, serve, check-config, db upgrade, audit export."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import TextIO
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.app import create_app
+from bot.clock import SystemClock
+from bot.config import Config, ConfigError, load_config, read_config
+from store import audit
+from store.db import Database
+
+DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
+BUNDLED_EXAMPLE = Path(__file__).resolve().parent / "examples" / "config.example.toml"
+log = logging.getLogger("dutybot")
+
+
+class CliError(Exception):
+    """An error the operator can fix; printed without a traceback."""
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _load(path: Path, database: str | None) -> Config:
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        lines = "\n".join(f"  {p}" for p in exc.problems)
+        raise CliError(f"配置文件 {path} 有误：\n{lines}\n请修改后用 `dutybot check-config {path}` 复查。") from exc
+    return config.with_database(database) if database else config
+
+
+def _example_config() -> Path:
+    local = Path("config.example.toml")
+    return local if local.exists() else BUNDLED_EXAMPLE
+
+
+def _config_for_db(args: argparse.Namespace) -> Config | None:
+    if args.config:
+        return _load(Path(args.config), args.database)
+    if Path("config.toml").exists():
+        return _load(Path("config.toml"), args.database)
+    return None
+
+
+def _database_url(args: argparse.Namespace) -> str:
+    config = _config_for_db(args)
+    if args.database:
+        return str(args.database)
+    if config is not None:
+        return config.database.url
+    raise CliError("请用 --config FILE 或 --database URL 指明数据库。")
+
+
+# -- serve / demo ---------------------------------------------------------------------------------
+
+
+async def _serve(config: Config, host: str, port: int, announce: Callable[[str], None]) -> None:
+    app = create_app(config, clock=SystemClock())
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise CliError(f"无法监听 {host}:{port}（{exc.strerror}）。端口可能已被占用，请用 --port 指定其他端口。") from exc
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    announce(f"http://{host}:{port}")
+    try:
+        await stop.wait()
+    finally:
+        print("正在停止……", file=sys.stderr)
+        await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = _load(Path(args.config), args.database)
+    host = args.host or config.server.host
+    port = args.port or config.server.port
+    asyncio.run(_serve(config, host, port, lambda url: print(f"dutybot 已启动：{url}（Ctrl-C 停止）", flush=True)))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    path = Path(args.config) if args.config else _example_config()
+    config = _load(path, args.database or DEMO_DATABASE)
+    host = args.host or "127.0.0.1"
+    port = args.port or 8080
+
+    def announce(url: str) -> None:
+        print(f"舆情值班助手演示已启动（配置：{path}，数据库：{config.database.url}）", flush=True)
+        print(f"在浏览器打开模拟群聊：{url}/sim", flush=True)
+        print("按 Ctrl-C 停止；再次运行 `dutybot demo` 会保留已有数据。", flush=True)
+
+    asyncio.run(_serve(config, host, port, announce))
+    return 0
+
+
+# -- check-config -----------------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config, problems = read_config(Path(args.file))
+    errors = [p for p in problems if not p.warning]
+    for problem in problems:
+        print(problem, file=sys.stderr if not problem.warning else sys.stdout)
+    if config is None or errors:
+        print(f"{len(errors)} error(s) in {args.file}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK — {len(config.units)} units, {len(config.people)} people, "
+          f"{len(config.chats)} chats" + (f", {len(problems)} warning(s)" if problems else ""))
+    return 0
+
+
+# -- db -------------------------------------------------------------------------------------------
+
+
+async def _upgrade(url: str) -> None:
+    db = Database(url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.dispose()
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    url = _database_url(args)
+    asyncio.run(_upgrade(url))
+    print(f"数据库已升级到最新结构：{url}")
+    return 0
+
+
+# -- audit export ---------------------------------------------------------------------------------
+
+AUDIT_COLUMNS = ["id", "at", "item", "actor", "actor_name", "chat", "action", "detail", "before", "after"]
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CliError(f"日期“{text}”格式不对，请写成 YYYY-MM-DD，例如 2026-11-01。") from exc
+
+
+async def _export(url: str, since: datetime, fmt: str, out: TextIO, names: dict[str, str],
+                  tz: ZoneInfo, progress: bool) -> int:
+    db = Database(url)
+    count = 0
+    writer = csv.writer(out) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(AUDIT_COLUMNS)
+    try:
+        await db.upgrade()
+        async with db.read() as session:
+            async for event, number in audit.stream_since(session, since):
+                row = {
+                    "id": event.id, "at": event.at.astimezone(tz).isoformat(),
+                    "item": f"#{number}" if number is not None else "", "actor": event.actor,
+                    "actor_name": names.get(event.actor, ""), "chat": event.chat_id or "",
+                    "action": event.action, "detail": event.detail, "before": event.before, "after": event.after,
+                }
+                if writer is not None:
+                    writer.writerow([json.dumps(row[c], ensure_ascii=False) if c in ("before", "after")
+                                     else row[c] for c in AUDIT_COLUMNS])
+                else:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
+                if progress and count % 1000 == 0:
+                    print(f"\r已导出 {count} 条……", end="", file=sys.stderr, flush=True)
+    finally:
+        await db.dispose()
+    return count
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    config = _config_for_db(args)
+    url = args.database or (config.database.url if config else None)
+    if url is None:
+        raise CliError("请用 --config FILE 或 --database URL 指明数据库。")
+    tz = config.tz if config else ZoneInfo("Asia/Shanghai")
+    names = {p.id: p.name for p in config.people} if config else {}
+    since = datetime.combine(_parse_date(args.since), datetime.min.time(), tzinfo=tz)
+    out: TextIO
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        count = asyncio.run(_export(url, since, args.format, out, names, tz, progress=bool(args.output)))
+    finally:
+        if args.output:
+            out.close()
+    print(f"\r共导出 {count} 条审计记录（自 {args.since} 起）。", file=sys.stderr)
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="监听地址（默认 127.0.0.1）")
+    parser.add_argument("--port", type=int, help="监听端口（默认 8080）")
+    parser.add_argument("--database", help="数据库 URL，覆盖配置文件中的 [database].url")
+
+
+def _add_db_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="配置文件（默认当前目录的 config.toml）")
+    parser.add_argument("--database", help="数据库 URL，覆盖配置文件")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dutybot", description="舆情值班助手 dutybot")
+    parser.add_argument("--log-level", default="INFO", help="日志级别：DEBUG、INFO、WARNING（默认 INFO）")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="用示例配置和本地 SQLite 启动演示（含浏览器模拟群聊）")
+    demo.add_argument("--config", help="配置文件（默认 config.example.toml）")
+    _add_server_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    serve = sub.add_parser("serve", help="按配置文件启动服务")
+    serve.add_argument("--config", required=True, help="配置文件")
+    _add_server_options(serve)
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-config", help="检查配置文件，列出全部问题")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+
+    db = sub.add_parser("db", help="数据库维护")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_sub.add_parser("upgrade", help="把数据库结构升级到最新版本")
+    _add_db_options(upgrade)
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    audit_parser = sub.add_parser("audit", help="审计记录")
+    audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    export = audit_sub.add_parser("export", help="导出审计记录")
+    export.add_argument("--since", required=True, help="起始日期 YYYY-MM-DD（按配置时区）")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export.add_argument("--output", "-o", help="输出文件（默认标准输出）")
+    _add_db_options(export)
+    export.set_defaults(func=cmd_audit_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The scheduler logs every 1-second tick at INFO; only its problems are worth a line.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        result: int = args.func(args)
+    except CliError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+

@@ -1,0 +1,295 @@
+"""Configuration: TOML → pydantic v2, plus the cross-reference checks pydantic cannot express.
+
+Org structure (units, people, chats, grade policy) lives here; operational data (items, the
+roster) lives in the database. Every problem is reported with its TOML path, e.g.
+``people[3].mobile: not a mainland mobile number``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.vocab import GLOBAL_ROLES, UNIT_ROLES, Grade, Platform, Role, UnitKind
+
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+ID_RE = r"^[A-Za-z0-9_.-]{1,64}$"
+
+Ident = Annotated[str, Field(pattern=ID_RE)]
+
+
+class _Model(BaseModel):
+    # Unknown keys are errors: a typo in the TOML must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BotSection(_Model):
+    name: str = "舆情值班助手"
+
+
+class ServerSection(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+
+
+class DatabaseSection(_Model):
+    url: str = "sqlite+aiosqlite:///var/dutybot.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
+        return value
+
+
+class UnitConfig(_Model):
+    id: Ident
+    name: str = Field(min_length=1)
+    parent: str | None = None
+    kind: UnitKind
+    keywords: list[str] = []
+    aliases: list[str] = []
+
+
+class RoleAssignment(_Model):
+    role: Role
+    unit: str | None = None
+
+
+class PersonConfig(_Model):
+    id: Ident
+    name: str = Field(min_length=1)
+    mobile: str | None = None
+    wecom_userid: str | None = None
+    dingtalk_userid: str | None = None
+    roles: list[RoleAssignment] = []
+
+    @field_validator("mobile")
+    @classmethod
+    def _mainland_mobile(cls, value: str | None) -> str | None:
+        if value is not None and not MOBILE_RE.match(value):
+            raise ValueError("not a mainland mobile number")
+        return value
+
+
+class ChatConfig(_Model):
+    id: Ident
+    platform: Platform
+    name: str = Field(min_length=1)
+    unit: str | None = None
+    coordinators: bool = False
+    admins: bool = False
+    platform_chat_id: str | None = None
+    # Stand-in for the roster: who is on duty for this chat when no roster says otherwise.
+    duty_officers: list[str] = []
+    duty_leaders: list[str] = []
+
+
+MentionTarget = Literal["主要负责人", "分管领导", "联络员", "值班员", "带班领导"]
+
+
+class GradePolicy(_Model):
+    pass_on_minutes: int = Field(gt=0)
+    response_minutes: int = Field(gt=0)
+    mention: list[MentionTarget]
+    copy_to_coordinators: bool = False
+
+
+def _policy(pass_on: int, response: int, mention: list[MentionTarget], copy: bool) -> GradePolicy:
+    return GradePolicy(
+        pass_on_minutes=pass_on, response_minutes=response, mention=mention, copy_to_coordinators=copy
+    )
+
+
+class PolicySection(_Model):
+    grade_minutes: int = Field(default=15, gt=0)
+    grade_question_minutes: int = Field(default=15, gt=0)
+    major: GradePolicy = _policy(
+        30, 24 * 60, ["主要负责人", "分管领导", "联络员", "值班员", "带班领导"], True
+    )
+    significant: GradePolicy = _policy(120, 48 * 60, ["分管领导", "联络员", "值班员", "带班领导"], False)
+    general: GradePolicy = _policy(24 * 60, 48 * 60, ["分管领导", "联络员", "值班员"], False)
+
+    def for_grade(self, grade: Grade) -> GradePolicy:
+        policy: GradePolicy = getattr(self, grade.key)
+        return policy
+
+
+class Config(_Model):
+    timezone: str = "Asia/Shanghai"
+    bot: BotSection = BotSection()
+    server: ServerSection = ServerSection()
+    database: DatabaseSection = DatabaseSection()
+    units: list[UnitConfig] = Field(min_length=1)
+    people: list[PersonConfig] = Field(min_length=1)
+    chats: list[ChatConfig] = Field(min_length=1)
+    policy: PolicySection = PolicySection()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Asia/Shanghai)") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def with_database(self, url: str) -> Config:
+        return self.model_copy(update={"database": DatabaseSection(url=url)})
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str
+    message: str
+    warning: bool = False
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.warning else ""
+        return f"{prefix}{self.path}: {self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _toml_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path or "(top level)"
+
+
+def _pydantic_problems(error: ValidationError) -> list[Problem]:
+    problems = []
+    for item in error.errors():
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against config.example.toml)"
+        problems.append(Problem(_toml_path(tuple(item["loc"])), message))
+    return problems
+
+
+def cross_check(config: Config) -> list[Problem]:
+    """Problems that need the whole file: duplicate ids and references to unknown ids."""
+    problems: list[Problem] = []
+    problems += _duplicates("units", [u.id for u in config.units])
+    problems += _duplicates("people", [p.id for p in config.people])
+    problems += _duplicates("chats", [c.id for c in config.chats])
+    unit_ids = {u.id for u in config.units}
+    person_ids = {p.id for p in config.people}
+    problems += _check_units(config, unit_ids)
+    problems += _check_people(config, unit_ids)
+    problems += _check_chats(config, unit_ids, person_ids)
+    return problems
+
+
+def _duplicates(section: str, ids: list[str]) -> list[Problem]:
+    seen: set[str] = set()
+    problems = []
+    for index, ident in enumerate(ids):
+        if ident in seen:
+            problems.append(Problem(f"{section}[{index}].id", f"duplicate id {ident!r}"))
+        seen.add(ident)
+    return problems
+
+
+def _check_units(config: Config, unit_ids: set[str]) -> list[Problem]:
+    problems = []
+    parents = {u.id: u.parent for u in config.units}
+    for index, unit in enumerate(config.units):
+        if unit.parent is not None and unit.parent not in unit_ids:
+            problems.append(Problem(f"units[{index}].parent", f"unknown unit {unit.parent!r}"))
+        # Walk up the tree; a cycle would make "which unit is in charge" undefined.
+        seen = {unit.id}
+        current = unit.parent
+        while current is not None and current in parents:
+            if current in seen:
+                problems.append(Problem(f"units[{index}].parent", "the unit tree has a cycle"))
+                break
+            seen.add(current)
+            current = parents[current]
+    return problems
+
+
+def _check_people(config: Config, unit_ids: set[str]) -> list[Problem]:
+    problems = []
+    for index, person in enumerate(config.people):
+        for r_index, assignment in enumerate(person.roles):
+            path = f"people[{index}].roles[{r_index}]"
+            if assignment.role in UNIT_ROLES and assignment.unit is None:
+                problems.append(Problem(f"{path}.unit", f"role {assignment.role} needs a unit"))
+            elif assignment.role in GLOBAL_ROLES and assignment.unit is not None:
+                problems.append(Problem(f"{path}.unit", f"role {assignment.role} is global; remove unit"))
+            elif assignment.unit is not None and assignment.unit not in unit_ids:
+                problems.append(Problem(f"{path}.unit", f"unknown unit {assignment.unit!r}"))
+        if person.mobile is None and person.wecom_userid is None and person.dingtalk_userid is None:
+            problems.append(
+                Problem(f"people[{index}]", "no mobile and no platform id: cannot be reached", warning=True)
+            )
+    return problems
+
+
+def _check_chats(config: Config, unit_ids: set[str], person_ids: set[str]) -> list[Problem]:
+    problems = []
+    for index, chat in enumerate(config.chats):
+        if chat.unit is not None and chat.unit not in unit_ids:
+            problems.append(Problem(f"chats[{index}].unit", f"unknown unit {chat.unit!r}"))
+        for field in ("duty_officers", "duty_leaders"):
+            for p_index, person in enumerate(getattr(chat, field)):
+                if person not in person_ids:
+                    problems.append(Problem(f"chats[{index}].{field}[{p_index}]", f"unknown person {person!r}"))
+        if chat.platform != Platform.LOCAL and chat.platform_chat_id is None:
+            problems.append(
+                Problem(f"chats[{index}].platform_chat_id", "not set: messages from the platform cannot be matched",
+                        warning=True)
+            )
+    return problems
+
+
+def parse_config(data: dict[str, Any]) -> tuple[Config | None, list[Problem]]:
+    """Validate a decoded TOML document; returns the config (if structurally valid) and all problems."""
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        return None, _pydantic_problems(exc)
+    return config, cross_check(config)
+
+
+def read_config(path: Path) -> tuple[Config | None, list[Problem]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(str(path), f"cannot read the file: {exc.strerror}")]
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None, [Problem(str(path), "not UTF-8 text")]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [Problem(str(path), f"not valid TOML: {exc}")]
+    return parse_config(data)
+
+
+def load_config(path: Path) -> Config:
+    """Load and validate, raising ConfigError on any error (warnings are allowed)."""
+    config, problems = read_config(path)
+    errors = [p for p in problems if not p.warning]
+    if config is None or errors:
+        raise ConfigError(errors or problems)
+    return config

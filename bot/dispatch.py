@@ -1,0 +1,110 @@
+"""From a neutral inbound message to replies: one transaction per message.
+
+The inbound message, the handler's writes, the queued notices and the replies in the chat log
+commit together or not at all, so a crash mid-way leaves no half-written item.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.directory import Directory
+from bot.messages import InboundMessage, Reply
+from bot.vocab import Role
+from handlers.context import Context, Outcome
+from handlers.duty import DutyLookup
+from handlers.parsing import MAX_TEXT, normalize
+from handlers.router import Dispatcher
+from store import chatlog
+from store.db import Database
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_SENDER = "您好，您尚未登记为本群值班助手的使用人员，请联系管理员{admins}将您加入配置。"
+TOO_LONG = "消息过长（{length}字），请控制在{limit}字以内后重新发送。"
+INTERNAL_ERROR = "抱歉，处理您的消息时出现系统错误，本条消息未被记录。请稍后重试，如仍失败请联系管理员。"
+TRUNCATED = "…（过长，已截断）"
+
+
+def render_mentions(text: str, mentions: Sequence[str], directory: Directory) -> str:
+    """The text as it reads in the chat: the @-names on a last line (platforms add their own markup)."""
+    if not mentions:
+        return text
+    names = " ".join(f"@{directory.people[p].name if p in directory.people else p}" for p in mentions)
+    return f"{text}\n{names}"
+
+
+class MessageHandler:
+    def __init__(
+        self, *, db: Database, config: Config, directory: Directory, clock: Clock,
+        duty: DutyLookup, dispatcher: Dispatcher,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.directory = directory
+        self.clock = clock
+        self.duty = duty
+        self.dispatcher = dispatcher
+
+    def strip_bot_mention(self, text: str) -> tuple[bool, str]:
+        """Remove a leading "@<bot name>" (WeCom and the simulator keep it in the text)."""
+        marker = f"@{normalize(self.config.bot.name)}"
+        if text.startswith(marker):
+            return True, text[len(marker) :].strip()
+        return False, text
+
+    async def handle(self, message: InboundMessage) -> list[Reply]:
+        chat = self.directory.chats[message.chat_id]
+        sender = self.directory.people.get(message.sender_id)
+        if len(message.text) > MAX_TEXT:
+            reply = Reply(TOO_LONG.format(length=len(message.text), limit=MAX_TEXT))
+            await self._log_only(message, message.text[:200] + TRUNCATED, [reply])
+            return [reply]
+        if sender is None:
+            log.info("message from unregistered sender in chat %s", chat.id)
+            admins = "、".join(p.name for p in self.directory.people_with(Role.ADMIN))
+            reply = Reply(UNKNOWN_SENDER.format(admins=f"（{admins}）" if admins else ""))
+            await self._log_only(message, message.text, [reply])
+            return [reply]
+        mentioned, text = self.strip_bot_mention(normalize(message.text))
+        try:
+            async with self.db.transaction() as session:
+                await chatlog.append(session, chat_id=chat.id, at=message.received_at, sender=sender.id,
+                                     text=message.text, kind="in")
+                if mentioned:
+                    message = replace(message, mentions_bot=True)
+                ctx = Context(
+                    session=session, now=self.clock.now(), config=self.config, directory=self.directory,
+                    duty=self.duty, chat=chat, sender=sender, message=message, text=text,
+                )
+                outcome = await self.dispatcher.run(ctx) if text else Outcome()
+                await self._log_replies(session, chat.id, outcome.replies)
+        except Exception:
+            # The transaction rolled back: nothing of this message was written. Say so plainly.
+            log.exception("handling a message in chat %s failed", chat.id)
+            reply = Reply(INTERNAL_ERROR)
+            await self._log_only(message, message.text, [reply])
+            return [reply]
+        return list(outcome.replies)
+
+    async def _log_replies(self, session: AsyncSession, chat_id: str, replies: Sequence[Reply]) -> None:
+        for reply in replies:
+            await chatlog.append(session, chat_id=chat_id, at=self.clock.now(), sender="bot",
+                                 text=render_mentions(reply.text, reply.mentions, self.directory),
+                                 mentions=reply.mentions, kind="reply")
+
+    async def _log_only(self, message: InboundMessage, text: str, replies: Sequence[Reply]) -> None:
+        """Record the exchange in the chat log only (no business data), best effort."""
+        try:
+            async with self.db.transaction() as session:
+                await chatlog.append(session, chat_id=message.chat_id, at=message.received_at,
+                                     sender=message.sender_id[:64], text=text, kind="in")
+                await self._log_replies(session, message.chat_id, replies)
+        except Exception:
+            log.exception("could not record a message in the chat log")

@@ -1,0 +1,1 @@
+"""What the bot does: one router per feature, fed neutral inbound messages."""

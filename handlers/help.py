@@ -1,0 +1,46 @@
+"""帮助 and the answer to anything the bot does not understand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers.context import Context, Outcome
+from handlers.router import Router, Usage
+
+HELP = """舆情值班助手 · 指令
+上报 <内容> — 登记线索（可附链接；@我并附链接亦可）
+定级 #编号 重大|较大|一般 — 定级或调整等级
+转办 #编号 牵头单位[、配合单位] — 指定承办单位
+签收 #编号 — 承办单位签收
+进展 #编号 内容 — 记录处置进展
+回应 #编号 方式 [链接] 内容 — 记录公开回应
+　方式：网上发布、专家解读、新闻发布会、媒体专访、公开答复、辟谣澄清
+办结 #编号 结果 — 办结
+不予回应 #编号 理由 — 领导决定不予回应
+合并 #编号 #目标编号 — 重复线索并入
+移交 #编号 公安|网信 — 移交有关部门
+查询 #编号 — 详情和处置记录
+待办 — 本单位未办结事项
+编号可写 #12、＃12 或 12号。"""
+UNKNOWN = "未识别的指令。发送“帮助”查看可用指令。"
+
+router = Router("help")
+
+
+@dataclass(frozen=True)
+class HelpCommand:
+    pass
+
+
+def parse_help(rest: str) -> HelpCommand | Usage:
+    return HelpCommand()
+
+
+@router.command("帮助", "help", "?", "菜单", parse=parse_help, summary="帮助 — 指令列表")
+async def show_help(ctx: Context, command: HelpCommand) -> Outcome:
+    return Outcome.say(HELP)
+
+
+@router.fallback
+async def unknown(ctx: Context) -> Outcome | None:
+    return Outcome.say(UNKNOWN)

@@ -1,0 +1,106 @@
+"""Shared steps of the item commands: load an item by number, check permission, describe it,
+announce to other chats through the outbox. User-facing words for these steps live here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.vocab import FINAL_STATUSES, Grade, ItemStatus
+from handlers.context import Context, Outcome
+from handlers.permissions import Action, allowed, who_may
+from handlers.policy import local_time, next_due
+from store import audit, outbox
+from store import items as item_store
+from store.models import Item
+
+NOT_FOUND = "未找到 #{n}，请用“待办”查看当前事项，或核对编号。"
+FINAL = "#{n} {status}，不能再{action}。"
+REFUSED = "抱歉，您无权对 #{n} 执行“{action}”。可执行此操作的是：{who}。"
+CLASSIFIED_SUMMARY = "（涉密线索，详情请按规定渠道查阅）"
+
+
+async def load(ctx: Context, number: int) -> Item | Outcome:
+    item = await item_store.by_number(ctx.session, number)
+    if item is None:
+        return Outcome.say(NOT_FOUND.format(n=number))
+    return item
+
+
+async def load_open(ctx: Context, number: int, action: Action) -> Item | Outcome:
+    item = await load(ctx, number)
+    if isinstance(item, Item) and item.status in FINAL_STATUSES:
+        return Outcome.say(FINAL.format(n=number, status=item.status, action=action.value))
+    return item
+
+
+async def permitted(ctx: Context, item: Item, action: Action) -> Outcome | None:
+    """None when the sender may act; otherwise the polite refusal (audited)."""
+    units = await item_store.units_of(ctx.session, item.id) or ([item.lead_unit_id] if item.lead_unit_id else [])
+    if allowed(action, ctx.sender.id, units, await ctx.on_duty(), ctx.directory):
+        return None
+    text = REFUSED.format(n=item.number, action=action.value, who=who_may(action))
+    return await ctx.refuse(text, action=action.value, item_id=item.id)
+
+
+def snapshot(item: Item, *fields: str) -> dict[str, Any]:
+    """JSON-safe values of the named fields, for the audit before/after."""
+    values: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(item, name)
+        values[name] = value.isoformat() if isinstance(value, datetime) else value
+    return values
+
+
+async def record(
+    ctx: Context, item: Item, action: str, detail: str = "",
+    before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
+) -> int:
+    item_store.touch(item, ctx.now)
+    event = await audit.record(
+        ctx.session, at=ctx.now, actor=ctx.sender.id, chat_id=ctx.chat.id, action=action,
+        item_id=item.id, detail=detail, before=before, after=after,
+    )
+    return event.id
+
+
+async def copy_to_coordinators(ctx: Context, item: Item, text: str, key: str) -> None:
+    """Post a copy in every coordinators' chat other than this one, once per key."""
+    for chat in ctx.directory.coordinator_chats():
+        if chat.id == ctx.chat.id:
+            continue
+        await outbox.enqueue(
+            ctx.session, key=f"{key}:{chat.id}", chat_id=chat.id, text=text, mentions=(),
+            now=ctx.now, item_id=item.id,
+        )
+
+
+def public_summary(item: Item) -> str:
+    return CLASSIFIED_SUMMARY if item.classified else item.summary
+
+
+def unit_names(ctx: Context, unit_ids: list[str]) -> str:
+    return "、".join(ctx.directory.unit_name(u) for u in unit_ids) or "未指定"
+
+
+def clock_line(ctx: Context, item: Item) -> str | None:
+    pending = next_due(
+        item.grade_due_at, item.grade is not None, item.pass_on_due_at, item.acknowledged_at is not None,
+        item.response_due_at, item.responded_at is not None,
+    )
+    if pending is None:
+        return None
+    name, due = pending
+    return f"{name}时限 {local_time(due, ctx.tz)}"
+
+
+def grade_of(item: Item) -> Grade | None:
+    return Grade(item.grade) if item.grade else None
+
+
+def advance_status(item: Item, status: ItemStatus) -> None:
+    """Move the status forward along the lifecycle, never back (a re-grade keeps 已签收)."""
+    order = list(ItemStatus)
+    if order.index(status) > order.index(ItemStatus(item.status)):
+        item.status = status.value

@@ -1,0 +1,128 @@
+"""查询 (one item and its timeline) and 待办 (the open items of this chat's unit, most urgent first)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from handlers import items as common
+from handlers.context import Context, Outcome
+from handlers.parsing import take_item_ref
+from handlers.policy import local_time, next_due, remaining_text
+from handlers.router import Router, Usage
+from store import audit
+from store import items as item_store
+from store.models import Item
+
+USAGE_QUERY = "用法：查询 #编号，例如：查询 #12"
+NOTHING_OPEN = "{unit}当前没有待办事项。"
+TODO_HEADER = "{unit}待办（{count}项，按紧急程度排列）："
+TODO_MORE = "……另有{count}项，请用“查询 #编号”查看。"
+TODO_LIMIT = 20
+ACTIONS = {
+    "reported": "上报", "graded": "定级", "regraded": "调整等级", "assigned": "转办",
+    "acknowledged": "签收", "progress": "进展", "responded": "回应", "closed": "办结",
+    "no_response": "不予回应", "merged": "合并", "absorbed": "并入重复线索", "referred": "移交",
+    "refused": "操作被拒绝", "notice": "发送提醒",
+}
+
+router = Router("query")
+
+
+@dataclass(frozen=True)
+class QueryCommand:
+    number: int
+
+
+@dataclass(frozen=True)
+class TodoCommand:
+    pass
+
+
+def parse_query(rest: str) -> QueryCommand | Usage:
+    ref = take_item_ref(rest)
+    return QueryCommand(ref[0]) if ref is not None else Usage(USAGE_QUERY)
+
+
+def parse_todo(rest: str) -> TodoCommand | Usage:
+    return TodoCommand()
+
+
+@router.command("查询", "查看", parse=parse_query, summary="查询 #编号 — 查看线索详情和处置记录")
+async def query(ctx: Context, command: QueryCommand) -> Outcome:
+    item = await common.load(ctx, command.number)
+    if isinstance(item, Outcome):
+        return item
+    lines = await _details(ctx, item)
+    lines.append("处置记录：")
+    for event in await audit.timeline(ctx.session, item.id):
+        detail = f" {event.detail}" if event.detail and event.action not in ("reported", "refused") else ""
+        lines.append(f"· {local_time(event.at, ctx.tz)} {ctx.name(event.actor)} {ACTIONS.get(event.action, event.action)}{detail}")
+    return Outcome.say("\n".join(lines))
+
+
+async def _details(ctx: Context, item: Item) -> list[str]:
+    units = await item_store.units_of(ctx.session, item.id)
+    lines = [
+        f"#{item.number}【{item.grade or '未定级'}】{item.status}" + ("（涉密）" if item.classified else ""),
+        f"摘要：{common.public_summary(item)}",
+        f"来源：{item.source}" + (f" {item.link}" if item.link and not item.classified else ""),
+        f"类别：{item.category}｜承办：{common.unit_names(ctx, units)}",
+        f"上报：{ctx.name(item.reported_by)} {local_time(item.reported_at, ctx.tz)}",
+    ]
+    if item.pass_on_due_at is not None:
+        state = "已签收" if item.acknowledged_at else remaining_text(item.pass_on_due_at, ctx.now)
+        lines.append(f"通报时限：{local_time(item.pass_on_due_at, ctx.tz)}（{state}）")
+    if item.response_due_at is not None:
+        state = f"已回应：{item.response_form}" if item.responded_at else remaining_text(item.response_due_at, ctx.now)
+        lines.append(f"回应时限：{local_time(item.response_due_at, ctx.tz)}（{state}）")
+    if item.referred_to:
+        lines.append("已移交：" + "、".join(item.referred_to))
+    if item.merged_into:
+        lines.append(f"已并入 #{item.merged_into}")
+    if item.verdict:
+        lines.append(f"结果：{item.verdict}")
+    return lines
+
+
+def _scope(ctx: Context) -> list[str] | None:
+    """Units whose items this chat sees: its unit and the units below it; None means all (coordinators)."""
+    if ctx.chat.coordinators or ctx.chat.unit is None:
+        return None
+    scope = [ctx.chat.unit]
+    for unit_id in scope:  # grows while iterating: a breadth-first walk of the unit tree
+        scope += [u.id for u in ctx.config.units if u.parent == unit_id and u.id not in scope]
+    return scope
+
+
+def _urgency(item: Item) -> tuple[str, datetime] | None:
+    return next_due(item.grade_due_at, item.grade is not None, item.pass_on_due_at,
+                    item.acknowledged_at is not None, item.response_due_at, item.responded_at is not None)
+
+
+@router.command("待办", "待办事项", parse=parse_todo, summary="待办 — 本群单位未办结事项（最紧急在前）")
+async def todo(ctx: Context, command: TodoCommand) -> Outcome:
+    scope = _scope(ctx)
+    if scope is None:
+        found = await item_store.open_all(ctx.session)
+        unit_label = "全县"
+    else:
+        found = await item_store.open_for_units(ctx.session, scope)
+        found += [i for i in await item_store.open_reported_in_chat(ctx.session, ctx.chat.id) if i not in found]
+        unit_label = ctx.directory.unit_name(ctx.chat.unit)
+    if not found:
+        return Outcome.say(NOTHING_OPEN.format(unit=unit_label))
+    far = datetime.max.replace(tzinfo=ctx.now.tzinfo)
+    found.sort(key=lambda i: ((_urgency(i) or ("", far))[1], i.number))
+    lines = [TODO_HEADER.format(unit=unit_label, count=len(found))]
+    for item in found[:TODO_LIMIT]:
+        urgency = _urgency(item)
+        clock = f"｜{urgency[0]}{remaining_text(urgency[1], ctx.now)}" if urgency else ""
+        summary = common.public_summary(item)
+        summary = summary if len(summary) <= 24 else summary[:23] + "…"
+        lines.append(f"#{item.number}【{item.grade or '未定级'}】{item.status}{clock}｜{summary}")
+    if len(found) > TODO_LIMIT:
+        lines.append(TODO_MORE.format(count=len(found) - TODO_LIMIT))
+    return Outcome.say("\n".join(lines))
+
+

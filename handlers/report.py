@@ -1,0 +1,119 @@
+"""上报: record a new item, suggest its unit, and ask for the grade."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.vocab import ItemStatus, Role
+from handlers import items as common
+from handlers.context import Context, Outcome
+from handlers.intake import guess_category, guess_source
+from handlers.parsing import find_urls, strip_separators
+from handlers.policy import deadlines, local_time, unique
+from handlers.router import Router, Usage
+from store import items as item_store
+from store import pending
+from store.models import Item
+
+USAGE = "请在“上报”后写明线索内容，可附链接。例如：上报 网友在微博反映城关镇某小区停水 https://weibo.com/123"
+ACCEPTED = (
+    "已受理舆情线索 #{n}\n"
+    "来源：{source}｜类别：{category}\n"
+    "建议牵头单位：{unit}\n"
+    "请于 {due} 前定级，直接回复：1 重大｜2 较大｜3 一般\n"
+    "（也可发送“定级 #{n} 重大”）"
+)
+CLASSIFIED_MARKERS = ("【涉密】", "[涉密]", "涉密")
+
+router = Router("report")
+
+
+@dataclass(frozen=True)
+class ReportCommand:
+    text: str
+
+
+def parse_report(rest: str) -> ReportCommand | Usage:
+    return ReportCommand(rest) if rest.strip() else Usage(USAGE)
+
+
+@router.command("上报", "舆情", parse=parse_report, summary="上报 <内容> — 登记舆情线索（可附链接）")
+async def report(ctx: Context, command: ReportCommand) -> Outcome:
+    return await create_item(ctx, command.text)
+
+
+@router.fallback
+async def report_by_link(ctx: Context) -> Outcome | None:
+    """A message that @s the bot and carries a link is a report, as duty staff expect."""
+    if ctx.message.mentions_bot and find_urls(ctx.text):
+        return await create_item(ctx, ctx.text)
+    return None
+
+
+def _split_classified(text: str) -> tuple[bool, str]:
+    for marker in CLASSIFIED_MARKERS:
+        if text.startswith(marker):
+            return True, strip_separators(text[len(marker) :])
+    return False, text
+
+
+async def create_item(ctx: Context, raw_text: str) -> Outcome:
+    classified, text = _split_classified(raw_text.strip())
+    if not text:
+        return Outcome.say(USAGE)
+    urls = find_urls(text)
+    link = urls[0] if urls else None
+    unit = ctx.directory.suggest_unit(text)
+    unit_id = unit.id if unit else ctx.chat.unit
+    due = deadlines(ctx.now, None, ctx.config.policy)
+    item = Item(
+        number=await item_store.next_number(ctx.session),
+        chat_id=ctx.chat.id,
+        source=guess_source(link, text),
+        link=link,
+        summary=text,
+        category=guess_category(text).value,
+        grade=None,
+        lead_unit_id=unit_id,
+        status=ItemStatus.REPORTED.value,
+        reported_by=ctx.sender.id,
+        reported_at=ctx.now,
+        grade_due_at=due.grade_due,
+        classified=classified,
+        referred_to=[],
+        updated_at=ctx.now,
+    )
+    await item_store.add(ctx.session, item)
+    if unit_id is not None:
+        await item_store.set_units(ctx.session, item, [unit_id])
+    await common.record(
+        ctx, item, "reported", detail=common.public_summary(item),
+        after=common.snapshot(item, "number", "source", "link", "category", "lead_unit_id", "classified"),
+    )
+    on_duty = await ctx.on_duty()
+    await _ask_for_grade(ctx, item, unit_id, list(on_duty.officers) + list(on_duty.leaders))
+    text_out = ACCEPTED.format(
+        n=item.number, source=item.source, category=item.category,
+        unit=ctx.directory.unit_name(unit_id), due=local_time(item.grade_due_at, ctx.tz),
+    )
+    return Outcome.say(text_out, [p for p in on_duty.officers if p != ctx.sender.id])
+
+
+async def _ask_for_grade(ctx: Context, item: Item, unit_id: str | None, on_duty: list[str]) -> None:
+    """The reporter, the people on duty and the unit's leaders may each answer with a bare 1/2/3."""
+    leaders: list[str] = []
+    if unit_id is not None:
+        for role in (Role.PRINCIPAL, Role.LEADER):
+            leaders += [p.id for p in ctx.directory.people_with(role, unit_id)]
+    await pending.ask(
+        ctx.session,
+        platform=ctx.chat.platform.value,
+        chat_id=ctx.chat.id,
+        users=unique([ctx.sender.id, *on_duty, *leaders]),
+        kind="grade",
+        item_id=item.id,
+        asked_at=ctx.now,
+        expires_at=ctx.now + timedelta(minutes=ctx.config.policy.grade_question_minutes),
+        payload={"number": item.number},
+    )

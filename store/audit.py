@@ -1,0 +1,67 @@
+"""The append-only audit trail. Rows are only ever inserted, never updated or deleted."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import Item, ItemEvent
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    item_id: int | None = None,
+    chat_id: str | None = None,
+    detail: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> ItemEvent:
+    event = ItemEvent(
+        item_id=item_id,
+        at=at,
+        actor=actor,
+        chat_id=chat_id,
+        action=action,
+        detail=detail,
+        before=before or {},
+        after=after or {},
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def timeline(session: AsyncSession, item_id: int) -> list[ItemEvent]:
+    result = await session.execute(
+        select(ItemEvent).where(ItemEvent.item_id == item_id).order_by(ItemEvent.at, ItemEvent.id)
+    )
+    return list(result.scalars())
+
+
+async def stream_since(
+    session: AsyncSession, since: datetime, batch: int = 1000
+) -> AsyncIterator[tuple[ItemEvent, int | None]]:
+    """Events at or after `since` in order, with the item number, read in batches (keyset paging)."""
+    last_id = 0
+    while True:
+        result = await session.execute(
+            select(ItemEvent, Item.number)
+            .outerjoin(Item, Item.id == ItemEvent.item_id)
+            .where(ItemEvent.at >= since, ItemEvent.id > last_id)
+            .order_by(ItemEvent.id)
+            .limit(batch)
+        )
+        rows = list(result.tuples())
+        if not rows:
+            return
+        for event, number in rows:
+            yield event, number
+        last_id = rows[-1][0].id

@@ -1,0 +1,72 @@
+"""Item repository: numbering, lookup, unit assignment, to-do queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.vocab import FINAL_STATUSES
+from store.models import Counter, Item, ItemUnit
+
+
+async def next_number(session: AsyncSession) -> int:
+    """Advance the deployment-wide item counter; the row lock serialises concurrent reporters."""
+    result = await session.execute(
+        update(Counter).where(Counter.name == "item").values(value=Counter.value + 1).returning(Counter.value)
+    )
+    return int(result.scalar_one())
+
+
+async def add(session: AsyncSession, item: Item) -> Item:
+    session.add(item)
+    await session.flush()
+    return item
+
+
+async def by_number(session: AsyncSession, number: int) -> Item | None:
+    result = await session.execute(select(Item).where(Item.number == number))
+    return result.scalar_one_or_none()
+
+
+async def units_of(session: AsyncSession, item_id: int) -> list[str]:
+    """Unit ids of an item, the lead first."""
+    result = await session.execute(
+        select(ItemUnit.unit_id).where(ItemUnit.item_id == item_id).order_by(ItemUnit.position)
+    )
+    return list(result.scalars())
+
+
+async def set_units(session: AsyncSession, item: Item, unit_ids: Sequence[str]) -> None:
+    await session.execute(delete(ItemUnit).where(ItemUnit.item_id == item.id))
+    for position, unit_id in enumerate(unit_ids):
+        session.add(ItemUnit(item_id=item.id, unit_id=unit_id, is_lead=position == 0, position=position))
+    item.lead_unit_id = unit_ids[0] if unit_ids else None
+    await session.flush()
+
+
+async def open_for_units(session: AsyncSession, unit_ids: Sequence[str]) -> list[Item]:
+    """Open items that any of the units leads or co-handles."""
+    in_units = select(ItemUnit.item_id).where(ItemUnit.unit_id.in_(unit_ids))
+    result = await session.execute(
+        select(Item).where(Item.status.not_in([s.value for s in FINAL_STATUSES]), Item.id.in_(in_units))
+    )
+    return list(result.scalars())
+
+
+async def open_reported_in_chat(session: AsyncSession, chat_id: str) -> list[Item]:
+    result = await session.execute(
+        select(Item).where(Item.chat_id == chat_id, Item.status.not_in([s.value for s in FINAL_STATUSES]))
+    )
+    return list(result.scalars())
+
+
+def touch(item: Item, now: datetime) -> None:
+    item.updated_at = now
+
+
+async def open_all(session: AsyncSession) -> list[Item]:
+    result = await session.execute(select(Item).where(Item.status.not_in([s.value for s in FINAL_STATUSES])))
+    return list(result.scalars())

@@ -1,0 +1,76 @@
+"""Pending questions: the bot asked someone something and waits for the answer.
+
+Keyed by platform+chat+user like an FSM storage, but in the database so a restart keeps them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import PendingQuestion
+
+
+async def ask(
+    session: AsyncSession,
+    *,
+    platform: str,
+    chat_id: str,
+    users: Iterable[str],
+    kind: str,
+    item_id: int | None,
+    asked_at: datetime,
+    expires_at: datetime,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Put the question to each user, replacing any earlier question to the same user in that chat."""
+    wanted = sorted(set(users))
+    await session.execute(
+        delete(PendingQuestion).where(
+            PendingQuestion.platform == platform,
+            PendingQuestion.chat_id == chat_id,
+            PendingQuestion.user_id.in_(wanted),
+        )
+    )
+    for user in wanted:
+        session.add(
+            PendingQuestion(
+                platform=platform,
+                chat_id=chat_id,
+                user_id=user,
+                kind=kind,
+                item_id=item_id,
+                payload=payload or {},
+                asked_at=asked_at,
+                expires_at=expires_at,
+            )
+        )
+    await session.flush()
+
+
+async def find(session: AsyncSession, platform: str, chat_id: str, user_id: str) -> PendingQuestion | None:
+    result = await session.execute(
+        select(PendingQuestion).where(
+            PendingQuestion.platform == platform,
+            PendingQuestion.chat_id == chat_id,
+            PendingQuestion.user_id == user_id,
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def close_for_item(session: AsyncSession, item_id: int, kind: str) -> None:
+    """The question was answered (by anyone asked, or by a command): nobody needs to answer it now."""
+    await session.execute(
+        delete(PendingQuestion).where(PendingQuestion.item_id == item_id, PendingQuestion.kind == kind)
+    )
+
+
+async def purge_expired(session: AsyncSession, before: datetime) -> int:
+    """Drop questions expired before `before` (kept a while so a late answer gets a clear message)."""
+    result = await session.execute(delete(PendingQuestion).where(PendingQuestion.expires_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

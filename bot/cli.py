@@ -16,6 +16,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from bot.app import create_app
 from bot.clock import SystemClock
@@ -26,6 +27,11 @@ from store.db import Database
 DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
 BUNDLED_EXAMPLE = Path(__file__).resolve().parent / "examples" / "config.example.toml"
 log = logging.getLogger("dutybot")
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit for the screen and logs: the password is masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 class CliError(Exception):
@@ -78,7 +84,9 @@ async def _serve(config: Config, host: str, port: int, announce: Callable[[str],
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise CliError(f"无法监听 {host}:{port}（{exc.strerror}）。端口可能已被占用，请用 --port 指定其他端口。") from exc
+        raise CliError(
+            f"无法监听 {host}:{port}（{exc.strerror}）。端口可能已被占用，请用 --port 指定其他端口。"
+        ) from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -106,7 +114,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     port = args.port or 8080
 
     def announce(url: str) -> None:
-        print(f"舆情值班助手演示已启动（配置：{path}，数据库：{config.database.url}）", flush=True)
+        print(f"舆情值班助手演示已启动（配置：{path}，数据库：{safe_url(config.database.url)}）", flush=True)
         print(f"在浏览器打开模拟群聊：{url}/sim", flush=True)
         print("按 Ctrl-C 停止；再次运行 `dutybot demo` 会保留已有数据。", flush=True)
 
@@ -144,7 +152,7 @@ async def _upgrade(url: str) -> None:
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     url = _database_url(args)
     asyncio.run(_upgrade(url))
-    print(f"数据库已升级到最新结构：{url}")
+    print(f"数据库已升级到最新结构：{safe_url(url)}")
     return 0
 
 
@@ -199,7 +207,7 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     names = {p.id: p.name for p in config.people} if config else {}
     since = datetime.combine(_parse_date(args.since), datetime.min.time(), tzinfo=tz)
     out: TextIO
-    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
         count = asyncio.run(_export(url, since, args.format, out, names, tz, progress=bool(args.output)))
     finally:
@@ -275,3 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result
 
 
+
+
+if __name__ == "__main__":
+    sys.exit(main())

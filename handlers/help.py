@@ -36,7 +36,7 @@ def parse_help(rest: str) -> HelpCommand | Usage:
     return HelpCommand()
 
 
-@router.command("帮助", "help", "?", "菜单", parse=parse_help, summary="帮助 — 指令列表")
+@router.command("帮助", "help", "?", "？", "菜单", parse=parse_help, summary="帮助 — 指令列表")
 async def show_help(ctx: Context, command: HelpCommand) -> Outcome:
     return Outcome.say(HELP)
 

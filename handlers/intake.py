@@ -19,7 +19,10 @@ _SOURCES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("tieba.baidu.com",), "百度贴吧"),
     (("12345",), "12345平台"),
     (("gov.cn",), "政府网站"),
-    (("people.com.cn", "xinhuanet.com", "news.cn", "thepaper.cn", "163.com", "sina.com.cn", "qq.com"), "新闻跟帖"),
+    (
+        ("people.com.cn", "xinhuanet.com", "news.cn", "thepaper.cn", "163.com", "sina.com.cn", "qq.com"),
+        "新闻跟帖",
+    ),
 )
 
 _TEXT_SOURCES = (
@@ -43,7 +46,10 @@ _CATEGORY_WORDS: tuple[tuple[tuple[str, ...], Category], ...] = (
     (("上级", "省里", "市里要求", "督办", "交办"), Category.HIGHER_LEVEL),
     (("政策", "误读", "文件", "新规"), Category.POLICY),
     (("虐待", "欺凌", "见死不救", "道德"), Category.MORALS),
-    (("拆迁", "征地", "欠薪", "工资", "补偿", "学校", "医院", "物业", "房价", "养老", "医保", "低保"), Category.INTERESTS),
+    (
+        ("拆迁", "征地", "欠薪", "工资", "补偿", "学校", "医院", "物业", "房价", "养老", "医保", "低保"),
+        Category.INTERESTS,
+    ),
 )
 
 
@@ -51,7 +57,9 @@ def guess_source(url: str | None, text: str) -> str:
     if url:
         host = (urlsplit(url).hostname or "").lower()
         for suffixes, source in _SOURCES:
-            if any(host == s or host.endswith("." + s) or s in host for s in suffixes):
+            # Domains match as a suffix ("m.weibo.cn"); only a bare word like "12345" may occur
+            # anywhere in the host (a plain substring test made every "*.net.cn" host "t.cn" = 微博).
+            if any(host == s or host.endswith("." + s) or ("." not in s and s in host) for s in suffixes):
                 return source
     for word, source in _TEXT_SOURCES:
         if word in text:

@@ -14,7 +14,7 @@ from bot.vocab import Grade
 MAX_TEXT = 4000
 
 _SPACES = re.compile(r"\s+")
-_ITEM_REF = re.compile(r"^(?:#\s*(\d{1,9})|第?(\d{1,9})\s*号|(\d{1,9}))(?=$|\s|[,，、:：])")
+_ITEM_REF = re.compile(r"^(?:#\s*(\d{1,9})|第?(\d{1,9})\s*号|(\d{1,9}))(?=$|\s|[,，、:：;；。])")
 _LEADING_SEPARATORS = " :：,，、。.;；"
 _URL = re.compile(r"https?://[^\s<>\"'，。；、）】]+", re.IGNORECASE)
 
@@ -34,9 +34,18 @@ _GRADE_WORDS = {
 }
 
 
+# Chinese punctuation is part of what people write (a summary, a verdict): keep it as typed.
+# Everything else full-width (＃, digits, letters, the ideographic space) is folded by NFKC.
+_KEEP = frozenset("，。：；！？（）【】、“”‘’《》")
+
+
+def _fold(char: str) -> str:
+    return char if char in _KEEP else unicodedata.normalize("NFKC", char)
+
+
 def normalize(text: str) -> str:
-    """Fold full-width forms (NFKC), unify spaces, trim. Keeps Chinese punctuation like 、 and 。."""
-    folded = unicodedata.normalize("NFKC", text)
+    """Fold full-width forms, unify spaces, trim; Chinese punctuation (，：、。…) is kept as typed."""
+    folded = "".join(_fold(c) for c in text)
     folded = folded.replace("\u200b", "").replace("\ufeff", "")
     lines = [_SPACES.sub(" ", line).strip() for line in folded.splitlines()]
     return "\n".join(line for line in lines if line)

@@ -57,7 +57,8 @@ async def query(ctx: Context, command: QueryCommand) -> Outcome:
     lines.append("处置记录：")
     for event in await audit.timeline(ctx.session, item.id):
         detail = f" {event.detail}" if event.detail and event.action not in ("reported", "refused") else ""
-        lines.append(f"· {local_time(event.at, ctx.tz)} {ctx.name(event.actor)} {ACTIONS.get(event.action, event.action)}{detail}")
+        action = ACTIONS.get(event.action, event.action)
+        lines.append(f"· {local_time(event.at, ctx.tz)} {ctx.name(event.actor)} {action}{detail}")
     return Outcome.say("\n".join(lines))
 
 

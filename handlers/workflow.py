@@ -115,7 +115,9 @@ def parse_form(word: str) -> ResponseForm | None:
     for form in ResponseForm:
         if word.startswith(form.value) or (len(word) >= 2 and form.value.startswith(word)):
             return form
-    aliases = {"发布会": ResponseForm.PRESS_CONFERENCE, "澄清": ResponseForm.REBUTTAL, "答复": ResponseForm.PUBLIC_REPLY}
+    aliases = {
+        "发布会": ResponseForm.PRESS_CONFERENCE, "澄清": ResponseForm.REBUTTAL, "答复": ResponseForm.PUBLIC_REPLY,
+    }
     return aliases.get(word)
 
 

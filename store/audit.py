@@ -59,7 +59,7 @@ async def stream_since(
             .order_by(ItemEvent.id)
             .limit(batch)
         )
-        rows = list(result.tuples())
+        rows = [(row[0], row[1]) for row in result.all()]
         if not rows:
             return
         for event, number in rows:

@@ -1,7 +1,7 @@
 """Initial schema: items, their units and audit trail, pending questions, outbox, chat log.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 18:19:57.492213
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
+
 revision = '0001'
 down_revision = None
 branch_labels = None

@@ -1,0 +1,141 @@
+"""The dutybot command line, run as a real process where it matters."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from tests.conftest import EXAMPLE_CONFIG, ROOT
+
+DUTYBOT = [sys.executable, "-m", "bot.cli"]
+
+
+def test_check_config_ok(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config", str(EXAMPLE_CONFIG)]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_check_config_lists_problems_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace('mobile = "13800000004"', 'mobile = "110"')
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text, encoding="utf-8")
+    assert main(["check-config", str(bad)]) == 1
+    assert "people[3].mobile: not a mainland mobile number" in capsys.readouterr().err
+
+
+def test_check_config_on_broken_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "broken.toml"
+    bad.write_text("timezone = ", encoding="utf-8")
+    assert main(["check-config", str(bad)]) == 1
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_db_upgrade_and_audit_export(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade", "--database", db_url]) == 0
+    assert "数据库已升级" in capsys.readouterr().out
+    assert main(["audit", "export", "--since", "2026-01-01", "--format", "csv", "--database", db_url]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "id,at,item,actor,actor_name,chat,action,detail,before,after"
+    assert main(["audit", "export", "--since", "2026/01/01", "--database", db_url]) == 2
+    assert "YYYY-MM-DD" in capsys.readouterr().err
+
+
+async def test_audit_export_contents(bot: object, db_url: str, tmp_path: Path) -> None:
+    from tests.conftest import Bot
+
+    assert isinstance(bot, Bot)
+    await bot.say("liu_yang", "上报 西岸滨河路井盖缺失")
+    await bot.say("zhao_min", "定级 #1 一般")
+    await bot.say("liu_yang", "办结 #1 无权")
+    target = tmp_path / "audit.jsonl"
+    import asyncio
+
+    code = await asyncio.to_thread(
+        main, ["audit", "export", "--since", "2026-11-23", "--format", "jsonl", "--database", db_url,
+               "--config", str(EXAMPLE_CONFIG), "-o", str(target)]
+    )
+    assert code == 0
+    rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [r["action"] for r in rows] == ["reported", "graded", "refused"]
+    assert rows[1]["item"] == "#1" and rows[1]["actor_name"] == "赵敏"
+    assert rows[1]["before"]["grade"] is None and rows[1]["after"]["grade"] == "一般"
+    assert rows[0]["at"].startswith("2026-11-23T10:00:00+08:00")
+    csv_target = tmp_path / "audit.csv"
+    await asyncio.to_thread(
+        main, ["audit", "export", "--since", "2026-11-24", "--database", db_url, "-o", str(csv_target)]
+    )
+    assert list(csv.reader(io.StringIO(csv_target.read_text(encoding="utf-8")))) == [
+        ["id", "at", "item", "actor", "actor_name", "chat", "action", "detail", "before", "after"]
+    ]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(url: str, deadline: float) -> bytes:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return bytes(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)  # polling a starting process, not waiting for a deadline
+
+
+def _post(port: int, payload: dict[str, str]) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/local/messages", data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        result: dict[str, object] = json.loads(response.read())
+        return result
+
+
+def _run_demo(workdir: Path, port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [*DUTYBOT, "demo", "--port", str(port), "--config", str(EXAMPLE_CONFIG)],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def test_demo_starts_keeps_data_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = _free_port()
+    demo = _run_demo(tmp_path, port)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 30)
+        reply = _post(port, {"chat": "wecom_duty", "sender": "liu_yang", "text": "上报 演示线索"})
+        assert "#1" in json.dumps(reply, ensure_ascii=False)
+    finally:
+        demo.send_signal(signal.SIGTERM)
+        output, _ = demo.communicate(timeout=30)
+    assert demo.returncode == 0, output
+    assert f"http://127.0.0.1:{port}/sim" in output
+    assert (tmp_path / "var" / "demo.db").exists()
+
+    again = _run_demo(tmp_path, port)
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/healthz", time.monotonic() + 30)
+        reply = _post(port, {"chat": "wecom_duty", "sender": "liu_yang", "text": "上报 第二条"})
+        assert "#2" in json.dumps(reply, ensure_ascii=False)  # the first start's data is kept
+    finally:
+        again.send_signal(signal.SIGINT)
+        again.communicate(timeout=30)
+    assert again.returncode == 0

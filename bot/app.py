@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
 
 from bot.channels import local
-from bot.channels.base import Sender
+from bot.channels.registry import build_channels
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.runtime import RUNTIME, Runtime
 from bot.scheduler import build_scheduler
-from bot.vocab import Platform
 
 log = logging.getLogger(__name__)
 
@@ -22,21 +22,36 @@ MAX_BODY = 64 * 1024
 
 def create_app(
     config: Config, *, clock: Clock | None = None, scheduler: bool = True,
-    senders: Mapping[Platform, Sender] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> web.Application:
+    """Build the app. Raises ChannelStartError when a channel is configured but unsafe to start."""
     app = web.Application(client_max_size=MAX_BODY)
-    runtime = Runtime.build(config, clock or SystemClock(), senders)
+    runtime = Runtime.build(config, clock or SystemClock())
     app[RUNTIME] = runtime
+    channels, off = build_channels(runtime, os.environ if environ is None else environ)
+    for channel in channels:
+        channel.setup_routes(app)
+        runtime.outbox.add_senders(channel.senders())
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.db.upgrade()
+        await runtime.open_http()
+        for line in off:
+            log.warning("%s", line)
+        for channel in channels:
+            await channel.start()
         jobs = build_scheduler(runtime) if scheduler else None
         if jobs is not None:
             jobs.start()
-        log.info("dutybot started: %d chats, %d people", len(config.chats), len(config.people))
+        log.info("dutybot started: %d chats, %d people, %d channel(s) on", len(config.chats),
+                 len(config.people), len(channels))
         yield
         if jobs is not None:
             jobs.shutdown(wait=False)
+        for channel in channels:
+            await channel.stop()
+        await runtime.outbox.drain()
+        await runtime.close_http()
         await runtime.db.dispose()
 
     app.cleanup_ctx.append(lifecycle)

@@ -87,9 +87,49 @@ class ChatConfig(_Model):
     coordinators: bool = False
     admins: bool = False
     platform_chat_id: str | None = None
+    # Name of the environment variable holding this chat's own robot webhook URL; when unset the
+    # chat uses its channel's webhook_env (each group robot has its own URL).
+    webhook_env: str | None = None
     # Stand-in for the roster: who is on duty for this chat when no roster says otherwise.
     duty_officers: list[str] = []
     duty_leaders: list[str] = []
+
+
+EnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,99}$")]
+
+
+class WecomChannelConfig(_Model):
+    """WeCom: the AI bot (智能机器人, API mode) receives; the group robot webhook sends."""
+
+    id: Ident
+    platform: Literal["wecom"]
+    chats: list[str] = Field(min_length=1)
+    token_env: EnvName = "DUTYBOT_WECOM_TOKEN"
+    aes_key_env: EnvName = "DUTYBOT_WECOM_AES_KEY"
+    webhook_env: EnvName = "DUTYBOT_WECOM_WEBHOOK"
+    # The receive id checked after decryption: empty for the AI bot, the CorpID for a self-built app.
+    receive_id: str = ""
+    # Markdown (with <@userid>) or plain text (with mentioned_list) for webhook posts.
+    message_format: Literal["text", "markdown"] = "text"
+
+
+class DingtalkChannelConfig(_Model):
+    """DingTalk: the enterprise-internal app robot receives; the custom robot (加签) sends."""
+
+    id: Ident
+    platform: Literal["dingtalk"]
+    chats: list[str] = Field(min_length=1)
+    mode: Literal["http", "stream"] = "http"
+    app_key_env: EnvName = "DUTYBOT_DINGTALK_APP_KEY"  # Stream mode only (clientId)
+    app_secret_env: EnvName = "DUTYBOT_DINGTALK_APP_SECRET"
+    webhook_env: EnvName = "DUTYBOT_DINGTALK_WEBHOOK"
+    secret_env: EnvName = "DUTYBOT_DINGTALK_SECRET"
+    # DingTalk itself allows an hour; a shorter window narrows replay of a captured signature.
+    max_skew_seconds: int = Field(default=300, ge=5, le=3600)
+    message_format: Literal["text", "markdown"] = "text"
+
+
+ChannelConfig = Annotated[WecomChannelConfig | DingtalkChannelConfig, Field(discriminator="platform")]
 
 
 MentionTarget = Literal["主要负责人", "分管领导", "联络员", "值班员", "带班领导"]
@@ -130,6 +170,7 @@ class Config(_Model):
     units: list[UnitConfig] = Field(min_length=1)
     people: list[PersonConfig] = Field(min_length=1)
     chats: list[ChatConfig] = Field(min_length=1)
+    channels: list[ChannelConfig] = []
     policy: PolicySection = PolicySection()
 
     @field_validator("timezone")
@@ -197,6 +238,43 @@ def cross_check(config: Config) -> list[Problem]:
     problems += _check_units(config, unit_ids)
     problems += _check_people(config, unit_ids)
     problems += _check_chats(config, unit_ids, person_ids)
+    problems += _duplicates("channels", [c.id for c in config.channels])
+    problems += _check_channels(config)
+    problems += _check_platform_ids(config)
+    return problems
+
+
+def _check_channels(config: Config) -> list[Problem]:
+    problems = []
+    chats = {c.id: c for c in config.chats}
+    bound: dict[str, str] = {}
+    for index, channel in enumerate(config.channels):
+        for c_index, chat_id in enumerate(channel.chats):
+            path = f"channels[{index}].chats[{c_index}]"
+            chat = chats.get(chat_id)
+            if chat is None:
+                problems.append(Problem(path, f"unknown chat {chat_id!r}"))
+            elif chat.platform.value != channel.platform:
+                problems.append(Problem(path, f"chat {chat_id!r} is on {chat.platform.value}, not {channel.platform}"))
+            elif chat_id in bound:
+                problems.append(Problem(path, f"chat {chat_id!r} is already bound to channel {bound[chat_id]!r}"))
+            else:
+                bound[chat_id] = channel.id
+    return problems
+
+
+def _check_platform_ids(config: Config) -> list[Problem]:
+    """Warn about people who cannot be @-mentioned natively on a platform the deployment uses."""
+    problems = []
+    platforms = {c.platform for c in config.channels}
+    for index, person in enumerate(config.people):
+        if "wecom" in platforms and not person.wecom_userid and not person.mobile:
+            problems.append(Problem(f"people[{index}].wecom_userid",
+                                    "no WeCom userid or mobile: named in text only, not @-mentioned", warning=True))
+        if "dingtalk" in platforms and not person.dingtalk_userid and not person.mobile:
+            problems.append(Problem(f"people[{index}].dingtalk_userid",
+                                    "no DingTalk userId or mobile: named in text only, not @-mentioned",
+                                    warning=True))
     return problems
 
 

@@ -15,13 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
-from bot.messages import InboundMessage, Reply
+from bot.messages import Handled, InboundMessage, Reply
 from bot.vocab import Role
 from handlers.context import Context, Outcome
 from handlers.duty import DutyLookup
 from handlers.parsing import MAX_TEXT, normalize
 from handlers.router import Dispatcher
-from store import chatlog
+from store import chatlog, inbound, outbox
 from store.db import Database
 
 log = logging.getLogger(__name__)
@@ -59,22 +59,24 @@ class MessageHandler:
             return True, text[len(marker) :].strip()
         return False, text
 
-    async def handle(self, message: InboundMessage) -> list[Reply]:
+    def unknown_sender_reply(self) -> Reply:
+        admins = "、".join(p.name for p in self.directory.people_with(Role.ADMIN))
+        return Reply(UNKNOWN_SENDER.format(admins=f"（{admins}）" if admins else ""))
+
+    async def handle(self, message: InboundMessage) -> Handled:
         chat = self.directory.chats[message.chat_id]
         sender = self.directory.people.get(message.sender_id)
         if len(message.text) > MAX_TEXT:
             reply = Reply(TOO_LONG.format(length=len(message.text), limit=MAX_TEXT))
-            await self._log_only(message, message.text[:200] + TRUNCATED, [reply])
-            return [reply]
+            return await self._respond_only(message, message.text[:200] + TRUNCATED, reply)
         if sender is None:
             log.info("message from unregistered sender in chat %s", chat.id)
-            admins = "、".join(p.name for p in self.directory.people_with(Role.ADMIN))
-            reply = Reply(UNKNOWN_SENDER.format(admins=f"（{admins}）" if admins else ""))
-            await self._log_only(message, message.text, [reply])
-            return [reply]
+            return await self._respond_only(message, message.text, self.unknown_sender_reply())
         mentioned, text = self.strip_bot_mention(normalize(message.text))
         try:
             async with self.db.transaction() as session:
+                if not await self._first_time(session, message):
+                    return Handled(duplicate=True)
                 await chatlog.append(session, chat_id=chat.id, at=message.received_at, sender=sender.id,
                                      text=message.text, kind="in")
                 if mentioned:
@@ -84,27 +86,45 @@ class MessageHandler:
                     duty=self.duty, chat=chat, sender=sender, message=message, text=text,
                 )
                 outcome = await self.dispatcher.run(ctx) if text else Outcome()
-                await self._log_replies(session, chat.id, outcome.replies)
+                await self._answer(session, message, outcome.replies)
         except Exception:
             # The transaction rolled back: nothing of this message was written. Say so plainly.
             log.exception("handling a message in chat %s failed", chat.id)
-            reply = Reply(INTERNAL_ERROR)
-            await self._log_only(message, message.text, [reply])
-            return [reply]
-        return list(outcome.replies)
+            return await self._respond_only(message, message.text, Reply(INTERNAL_ERROR))
+        return Handled(outcome.replies)
 
-    async def _log_replies(self, session: AsyncSession, chat_id: str, replies: Sequence[Reply]) -> None:
-        for reply in replies:
-            await chatlog.append(session, chat_id=chat_id, at=self.clock.now(), sender="bot",
-                                 text=render_mentions(reply.text, reply.mentions, self.directory),
-                                 mentions=reply.mentions, kind="reply")
+    async def _first_time(self, session: AsyncSession, message: InboundMessage) -> bool:
+        if message.channel is None or message.message_id is None:
+            return True
+        return await inbound.first_time(session, message.channel, message.message_id, self.clock.now())
 
-    async def _log_only(self, message: InboundMessage, text: str, replies: Sequence[Reply]) -> None:
-        """Record the exchange in the chat log only (no business data), best effort."""
+    async def _answer(self, session: AsyncSession, message: InboundMessage, replies: Sequence[Reply]) -> None:
+        """Log the replies; for a platform message also queue them for delivery, in this transaction."""
+        now = self.clock.now()
+        for index, reply in enumerate(replies):
+            if message.channel is not None:
+                # The platform's reply URL may be used once: give it to the first reply only.
+                first = index == 0
+                await outbox.enqueue(
+                    session, key=f"reply:{message.channel}:{message.message_id or now.isoformat()}:{index}",
+                    chat_id=message.chat_id, text=reply.text, mentions=reply.mentions, now=now,
+                    reply_url=message.reply_url if first else None,
+                    reply_url_expires_at=message.reply_url_expires_at if first else None,
+                )
+            else:
+                await chatlog.append(session, chat_id=message.chat_id, at=now, sender="bot",
+                                     text=render_mentions(reply.text, reply.mentions, self.directory),
+                                     mentions=reply.mentions, kind="reply")
+
+    async def _respond_only(self, message: InboundMessage, text: str, reply: Reply) -> Handled:
+        """Answer without touching business data: the exchange is logged and the reply delivered."""
         try:
             async with self.db.transaction() as session:
+                if not await self._first_time(session, message):
+                    return Handled(duplicate=True)
                 await chatlog.append(session, chat_id=message.chat_id, at=message.received_at,
                                      sender=message.sender_id[:64], text=text, kind="in")
-                await self._log_replies(session, message.chat_id, replies)
+                await self._answer(session, message, [reply])
         except Exception:
             log.exception("could not record a message in the chat log")
+        return Handled((reply,))

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import aiohttp
 from aiohttp import web
 
-from bot.channels.base import Sender
 from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
 from bot.dispatch import MessageHandler
 from bot.outbox import OutboxWorker
-from bot.vocab import Platform
 from handlers import grading, query, report, workflow
 from handlers import help as help_feature
 from handlers.duty import ConfiguredDuty, DutyLookup
 from handlers.router import Dispatcher
 from store.db import Database
+
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=10, connect=5)
 
 
 def build_dispatcher() -> Dispatcher:
@@ -37,17 +37,33 @@ class Runtime:
     duty: DutyLookup
     handler: MessageHandler
     outbox: OutboxWorker
+    _http: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, config: Config, clock: Clock, senders: Mapping[Platform, Sender] | None = None) -> Runtime:
+    def build(cls, config: Config, clock: Clock) -> Runtime:
         db = Database(config.database.url)
         directory = Directory(config)
         duty = ConfiguredDuty(directory)
         handler = MessageHandler(db=db, config=config, directory=directory, clock=clock, duty=duty,
                                  dispatcher=build_dispatcher())
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(db):x}"
-        worker = OutboxWorker(db=db, clock=clock, directory=directory, senders=senders or {}, worker_id=worker_id)
+        worker = OutboxWorker(db=db, clock=clock, directory=directory, senders={}, worker_id=worker_id)
         return cls(config, clock, db, directory, duty, handler, worker)
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The shared HTTP client for webhooks; exists while the app runs."""
+        if self._http is None:
+            raise RuntimeError("the HTTP client exists only while the app is running")
+        return self._http
+
+    async def open_http(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=HTTP_TIMEOUT, trust_env=False)
+
+    async def close_http(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
 
 RUNTIME = web.AppKey("runtime", Runtime)

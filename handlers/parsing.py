@@ -14,9 +14,11 @@ from bot.vocab import Grade
 MAX_TEXT = 4000
 
 _SPACES = re.compile(r"\s+")
-_ITEM_REF = re.compile(r"^(?:#\s*(\d{1,9})|第?(\d{1,9})\s*号|(\d{1,9}))(?=$|\s|[,，、:：;；。])")
+# "#12重大" and "12号重大" are unambiguous; only a bare "12" needs a boundary after it.
+_ITEM_REF = re.compile(r"^(?:#\s*(\d{1,9})(?![0-9A-Za-z])|第?(\d{1,9})\s*号|(\d{1,9})(?=$|\s|[,，、:：;；。]))")
 _LEADING_SEPARATORS = " :：,，、。.;；"
-_URL = re.compile(r"https?://[^\s<>\"'，。；、）】]+", re.IGNORECASE)
+# A link ends at any Chinese punctuation normalize() keeps (see _KEEP): "见https://…！快看".
+_URL = re.compile(r"https?://[^\s<>\"'，。：；！？（）【】、“”‘’《》「」]+", re.IGNORECASE)
 
 _GRADE_WORDS = {
     "重大": Grade.MAJOR,
@@ -70,6 +72,8 @@ def take_item_ref(text: str) -> tuple[int, str] | None:
     if match is None:
         return None
     number = int(next(g for g in match.groups() if g is not None))
+    if number == 0:  # items are numbered from 1; "#0" is a typo, not an item
+        return None
     return number, strip_separators(text.strip()[match.end() :])
 
 

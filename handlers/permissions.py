@@ -45,6 +45,7 @@ def allowed(action: Action, person: str, units: Sequence[str], on_duty: OnDuty, 
     if action is Action.NO_RESPONSE:
         return (
             holds(person, _LEADER_ROLES, units, directory)
+            or person in on_duty.leaders
             or directory.has_role(person, Role.DUTY_LEADER)
             or directory.has_role(person, Role.COORDINATOR)
         )

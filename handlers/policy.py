@@ -89,7 +89,8 @@ def remaining_text(due: datetime, now: datetime) -> str:
     minutes = int(abs(seconds) // 60) if not overdue else int(-(seconds // 60))
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
-    parts = (f"{days}天" if days else "") + (f"{hours}小时" if hours else "") + f"{minutes}分"
+    parts = (f"{days}天" if days else "") + (f"{hours}小时" if hours else "")
+    parts += f"{minutes}分" if minutes or not parts else ""
     return f"已超时{parts}" if overdue else f"剩余{parts}"
 
 

@@ -161,6 +161,10 @@ class OutboxMessage(Base):
     lease_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A reply to a platform message: the URL the platform gave for answering it (WeCom
+    # response_url, DingTalk sessionWebhook) and until when it may be used.
+    reply_url: Mapped[str | None] = mapped_column(Text)
+    reply_url_expires_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_outbox_status_due", "status", "due_at"),)
 
@@ -182,3 +186,24 @@ class ChatMessage(Base):
     kind: Mapped[str] = mapped_column(String(16))
 
     __table_args__ = (Index("ix_chat_messages_chat_seq", "chat_id", "seq"),)
+
+
+class InboundSeen(Base):
+    """Platform message ids already handled, shared by all replicas (platforms retry and replay)."""
+
+    __tablename__ = "inbound_seen"
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ChannelStatus(Base):
+    """The last delivery outcome per channel and chat, for `dutybot doctor` and the admins."""
+
+    __tablename__ = "channel_status"
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_ok_at: Mapped[datetime | None]
+    last_error_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    config_error: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -32,6 +32,8 @@ async def enqueue(
     now: datetime,
     due_at: datetime | None = None,
     item_id: int | None = None,
+    reply_url: str | None = None,
+    reply_url_expires_at: datetime | None = None,
 ) -> bool:
     """Queue a message once per key. Returns False when the key already existed."""
     values = {
@@ -44,6 +46,8 @@ async def enqueue(
         "due_at": due_at or now,
         "status": PENDING,
         "attempts": 0,
+        "reply_url": reply_url,
+        "reply_url_expires_at": reply_url_expires_at,
     }
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert

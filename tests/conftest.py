@@ -14,7 +14,7 @@ import ipaddress
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,7 +42,7 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 PG_URL = os.environ.get("DUTYBOT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 T = TypeVar("T")
-TABLES = ["item_units", "item_events", "pending_questions", "outbox", "chat_messages", "items"]
+TABLES = ["inbound_seen", "channel_status", "item_units", "item_events", "pending_questions", "outbox", "chat_messages", "items"]
 
 
 # -- network guard ----------------------------------------------------------------------------
@@ -199,9 +199,12 @@ class Bot:
         return result
 
 
-async def start_bot(config: Config, clock: ManualClock) -> TestClient[web.Request, web.Application]:
+async def start_bot(
+    config: Config, clock: ManualClock, environ: Mapping[str, str] | None = None
+) -> TestClient[web.Request, web.Application]:
+    """The bot behind a real test server; channels see only `environ` (never the real environment)."""
     client: TestClient[web.Request, web.Application] = TestClient(
-        TestServer(create_app(config, clock=clock, scheduler=False))
+        TestServer(create_app(config, clock=clock, scheduler=False, environ=environ or {}))
     )
     await client.start_server()
     return client

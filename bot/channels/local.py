@@ -63,7 +63,7 @@ async def post_message(request: web.Request) -> web.Response:
         platform=chat.platform, chat_id=chat.id, sender_id=body["sender"], text=body["text"],
         received_at=runtime.clock.now(),
     )
-    replies = await runtime.handler.handle(message)
+    replies = (await runtime.handler.handle(message)).replies
     # Post what this message queued (e.g. the copy to the coordinators' chat) right away, so the
     # simulator and scripted tests see it without waiting for the next scheduler tick.
     await runtime.outbox.run_once()

@@ -7,9 +7,10 @@ import asyncio
 import csv
 import json
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
@@ -19,10 +20,15 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bot.app import create_app
+from bot.channels.base import ChannelStartError, Check, DeliveryResult
+from bot.channels.registry import build_channels
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config, read_config
-from store import audit
+from bot.messages import OutboundMessage
+from bot.runtime import Runtime
+from store import audit, channel_status
 from store.db import Database
+from store.models import ChannelStatus
 
 DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
 BUNDLED_EXAMPLE = Path(__file__).resolve().parent / "examples" / "config.example.toml"
@@ -75,8 +81,13 @@ def _database_url(args: argparse.Namespace) -> str:
 # -- serve / demo ---------------------------------------------------------------------------------
 
 
-async def _serve(config: Config, host: str, port: int, announce: Callable[[str], None]) -> None:
-    app = create_app(config, clock=SystemClock())
+async def _serve(
+    config: Config, host: str, port: int, announce: Callable[[str], None], environ: Mapping[str, str]
+) -> None:
+    try:
+        app = create_app(config, clock=SystemClock(), environ=environ)
+    except ChannelStartError as exc:
+        raise CliError(f"{exc}\n服务未启动。") from exc
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -103,7 +114,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(Path(args.config), args.database)
     host = args.host or config.server.host
     port = args.port or config.server.port
-    asyncio.run(_serve(config, host, port, lambda url: print(f"dutybot 已启动：{url}（Ctrl-C 停止）", flush=True)))
+    announce = lambda url: print(f"dutybot 已启动：{url}（Ctrl-C 停止）", flush=True)  # noqa: E731
+    asyncio.run(_serve(config, host, port, announce, os.environ))
     return 0
 
 
@@ -118,7 +130,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"在浏览器打开模拟群聊：{url}/sim", flush=True)
         print("按 Ctrl-C 停止；再次运行 `dutybot demo` 会保留已有数据。", flush=True)
 
-    asyncio.run(_serve(config, host, port, announce))
+    # The demo never talks to real platforms, whatever secrets the shell happens to hold.
+    asyncio.run(_serve(config, host, port, announce, environ={}))
     return 0
 
 
@@ -154,6 +167,106 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     asyncio.run(_upgrade(url))
     print(f"数据库已升级到最新结构：{safe_url(url)}")
     return 0
+
+
+# -- doctor and send-test ---------------------------------------------------------------------
+
+
+async def _doctor(config: Config) -> tuple[list[Check], list[str]]:
+    """Checks of every channel and of the database, plus the last delivery outcomes."""
+    runtime = Runtime.build(config, SystemClock())
+    checks: list[Check] = []
+    try:
+        channels, off = build_channels(runtime, os.environ)
+    except ChannelStartError as exc:
+        return [Check(False, str(exc))], []
+    checks += [Check(True, line) for line in off]
+    for channel in channels:
+        checks += channel.checks()
+    outcomes: list[str] = []
+    try:
+        if not await runtime.db.ping():
+            checks.append(Check(False, f"数据库无法连接：{safe_url(config.database.url)}"))
+            return checks, outcomes
+        checks.append(Check(True, f"数据库可连接：{safe_url(config.database.url)}"))
+        async with runtime.db.read() as session:
+            rows = await channel_status.all_rows(session)
+        for row in rows:
+            outcomes.append(_outcome_line(row, config.tz))
+            if row.config_error:
+                checks.append(
+                    Check(False, f"通道 {row.channel} 向群 {row.chat_id} 发送时出现配置错误：{row.last_error}")
+                )
+    except Exception as exc:  # a missing table means the schema was never created
+        checks.append(Check(False, f"读取投递记录失败（{type(exc).__name__}），请先运行 `dutybot db upgrade`。"))
+    finally:
+        await runtime.db.dispose()
+    return checks, outcomes
+
+
+def _outcome_line(row: ChannelStatus, tz: ZoneInfo) -> str:
+    ok = row.last_ok_at.astimezone(tz).strftime("%m-%d %H:%M") if row.last_ok_at else "无"
+    error = (f"，最近失败 {row.last_error_at.astimezone(tz):%m-%d %H:%M}：{row.last_error}"
+             if row.last_error_at else "")
+    return f"{row.channel} → {row.chat_id}：最近成功 {ok}{error}"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    path = Path(args.config) if args.config else Path("config.toml")
+    config = _load(path, args.database)
+    checks, outcomes = asyncio.run(_doctor(config))
+    for check in checks:
+        print(("✓ " if check.ok else "✗ ") + check.text)
+    if outcomes:
+        print("最近投递：")
+        for line in outcomes:
+            print(f"  {line}")
+    failed = [c for c in checks if not c.ok]
+    print(f"检查完成：{len(failed)} 项有问题。" if failed else "检查完成：全部正常。")
+    return 1 if failed else 0
+
+
+async def _send_test(config: Config, chat_id: str) -> DeliveryResult:
+    runtime = Runtime.build(config, SystemClock())
+    channels, _ = build_channels(runtime, os.environ)
+    senders = {chat: sender for channel in channels for chat, sender in channel.senders().items()}
+    chat = runtime.directory.chats.get(chat_id)
+    if chat is None:
+        raise CliError(f"配置中没有群聊“{chat_id}”。可用的群聊：{'、'.join(runtime.directory.chats)}。")
+    sender = senders.get(chat_id)
+    if sender is None:
+        raise CliError(
+            f"群聊“{chat_id}”没有已启用的通道：请检查 [[channels]] 的 chats 和相应环境变量（dutybot doctor）。"
+        )
+    async with runtime.db.read() as session:
+        on_duty = await runtime.duty.on_duty(session, chat, runtime.clock.now())
+    mentions = on_duty.officers[:1]
+    now = runtime.clock.now().astimezone(config.tz)
+    text = SEND_TEST_TEXT.format(time=f"{now:%Y-%m-%d %H:%M}")
+    await runtime.open_http()
+    try:
+        return await sender.send(chat, OutboundMessage(chat_id=chat_id, text=text, mentions=mentions))
+    finally:
+        await runtime.close_http()
+        await runtime.db.dispose()
+
+
+SEND_TEST_TEXT = "【测试】舆情值班助手连通性测试（{time}）。收到本消息并看到 @提醒，说明本群配置正确，无需回复。"
+
+
+def cmd_send_test(args: argparse.Namespace) -> int:
+    path = Path(args.config) if args.config else Path("config.toml")
+    config = _load(path, None)
+    try:
+        result = asyncio.run(_send_test(config, args.chat))
+    except ChannelStartError as exc:
+        raise CliError(str(exc)) from exc
+    if result.ok:
+        print(f"发送成功：{result.detail or 'errcode 0'}")
+        return 0
+    kind = "配置错误" if result.config_error else ("暂时失败，可稍后重试" if result.retryable else "失败")
+    print(f"发送失败（{kind}）：{result.detail}", file=sys.stderr)
+    return 1
 
 
 # -- audit export ---------------------------------------------------------------------------------
@@ -255,6 +368,15 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade = db_sub.add_parser("upgrade", help="把数据库结构升级到最新版本")
     _add_db_options(upgrade)
     upgrade.set_defaults(func=cmd_db_upgrade)
+
+    doctor = sub.add_parser("doctor", help="检查各通道的密钥、格式、数据库和最近投递结果")
+    _add_db_options(doctor)
+    doctor.set_defaults(func=cmd_doctor)
+
+    send_test = sub.add_parser("send-test", help="向指定群发送一条带 @ 的测试消息，并显示平台的回答")
+    send_test.add_argument("--chat", required=True, help="群聊编号（配置中的 chats[].id）")
+    send_test.add_argument("--config", help="配置文件（默认当前目录的 config.toml）")
+    send_test.set_defaults(func=cmd_send_test)
 
     audit_parser = sub.add_parser("audit", help="审计记录")
     audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True, metavar="ACTION")

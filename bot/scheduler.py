@@ -9,19 +9,22 @@ from datetime import UTC, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.runtime import Runtime
-from store import pending
+from store import inbound, pending
 
 log = logging.getLogger(__name__)
 
 # Expired questions are kept a day so a late answer still gets "this question has expired".
 PENDING_GRACE = timedelta(days=1)
+# Platform message ids are kept longer than WeCom's 2-hour nonce window and DingTalk's retries.
+SEEN_KEEP = timedelta(hours=3)
 
 
 async def purge_pending(runtime: Runtime) -> None:
     async with runtime.db.transaction() as session:
         removed = await pending.purge_expired(session, runtime.clock.now() - PENDING_GRACE)
-    if removed:
-        log.info("purged %d expired pending questions", removed)
+        seen = await inbound.purge(session, runtime.clock.now() - SEEN_KEEP)
+    if removed or seen:
+        log.info("purged %d expired pending questions and %d old message ids", removed, seen)
 
 
 def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:

@@ -42,7 +42,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 PG_URL = os.environ.get("DUTYBOT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 T = TypeVar("T")
-TABLES = ["inbound_seen", "channel_status", "item_units", "item_events", "pending_questions", "outbox", "chat_messages", "items"]
+TABLES = [
+    "inbound_seen", "channel_status", "item_units", "item_events", "pending_questions", "outbox", "chat_messages",
+    "items",
+]
 
 
 # -- network guard ----------------------------------------------------------------------------

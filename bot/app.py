@@ -22,9 +22,12 @@ MAX_BODY = 64 * 1024
 
 def create_app(
     config: Config, *, clock: Clock | None = None, scheduler: bool = True,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None, simulator: bool | None = None,
 ) -> web.Application:
-    """Build the app. Raises ChannelStartError when a channel is configured but unsafe to start."""
+    """Build the app. Raises ChannelStartError when a channel is configured but unsafe to start.
+
+    `simulator` turns the local channel and /sim on or off; by default the config decides.
+    """
     app = web.Application(client_max_size=MAX_BODY)
     runtime = Runtime.build(config, clock or SystemClock())
     app[RUNTIME] = runtime
@@ -55,7 +58,8 @@ def create_app(
         await runtime.db.dispose()
 
     app.cleanup_ctx.append(lifecycle)
-    local.setup(app)
+    if config.server.simulator if simulator is None else simulator:
+        local.setup(app)
     app.router.add_get("/healthz", healthz)
     return app
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from bot.app import create_app
 from bot.channels.base import ChannelStartError, Check, DeliveryResult
@@ -82,10 +83,11 @@ def _database_url(args: argparse.Namespace) -> str:
 
 
 async def _serve(
-    config: Config, host: str, port: int, announce: Callable[[str], None], environ: Mapping[str, str]
+    config: Config, host: str, port: int, announce: Callable[[str], None], environ: Mapping[str, str],
+    simulator: bool | None = None,
 ) -> None:
     try:
-        app = create_app(config, clock=SystemClock(), environ=environ)
+        app = create_app(config, clock=SystemClock(), environ=environ, simulator=simulator)
     except ChannelStartError as exc:
         raise CliError(f"{exc}\n服务未启动。") from exc
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -131,7 +133,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("按 Ctrl-C 停止；再次运行 `dutybot demo` 会保留已有数据。", flush=True)
 
     # The demo never talks to real platforms, whatever secrets the shell happens to hold.
-    asyncio.run(_serve(config, host, port, announce, environ={}))
+    asyncio.run(_serve(config, host, port, announce, environ={}, simulator=True))
     return 0
 
 
@@ -274,6 +276,13 @@ def cmd_send_test(args: argparse.Namespace) -> int:
 AUDIT_COLUMNS = ["id", "at", "item", "actor", "actor_name", "chat", "action", "detail", "before", "after"]
 
 
+def _require_existing_sqlite(url: str) -> None:
+    """Reading must not create an empty SQLite file at a mistyped path."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and not Path(parsed.database).exists():
+        raise CliError(f"数据库文件不存在：{parsed.database}。请检查 --database 或配置中的路径。")
+
+
 def _parse_date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -289,7 +298,6 @@ async def _export(url: str, since: datetime, fmt: str, out: TextIO, names: dict[
     if writer is not None:
         writer.writerow(AUDIT_COLUMNS)
     try:
-        await db.upgrade()
         async with db.read() as session:
             async for event, number in audit.stream_since(session, since):
                 row = {
@@ -319,10 +327,19 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     tz = config.tz if config else ZoneInfo("Asia/Shanghai")
     names = {p.id: p.name for p in config.people} if config else {}
     since = datetime.combine(_parse_date(args.since), datetime.min.time(), tzinfo=tz)
+    _require_existing_sqlite(url)
     out: TextIO
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
         count = asyncio.run(_export(url, since, args.format, out, names, tz, progress=bool(args.output)))
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) stopped early: that is not an error of ours.
+        sys.stderr.close()
+        return 0
+    except OperationalError as exc:
+        raise CliError(
+            f"无法读取审计记录（{exc.orig}）。数据库结构可能未初始化，请先运行 `dutybot db upgrade`。"
+        ) from exc
     finally:
         if args.output:
             out.close()
@@ -333,10 +350,14 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------------
 
 
-def _add_server_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", help="监听地址（默认 127.0.0.1）")
-    parser.add_argument("--port", type=int, help="监听端口（默认 8080）")
-    parser.add_argument("--database", help="数据库 URL，覆盖配置文件中的 [database].url")
+def _add_server_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
+    where = "默认 127.0.0.1:8080" if demo else "默认取配置 [server]"
+    parser.add_argument("--host", help=f"监听地址（{where}）")
+    parser.add_argument("--port", type=int, help=f"监听端口（{where}）")
+    parser.add_argument(
+        "--database",
+        help="数据库 URL（默认 sqlite+aiosqlite:///var/demo.db）" if demo else "数据库 URL，覆盖配置 [database].url",
+    )
 
 
 def _add_db_options(parser: argparse.ArgumentParser) -> None:
@@ -351,12 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="用示例配置和本地 SQLite 启动演示（含浏览器模拟群聊）")
     demo.add_argument("--config", help="配置文件（默认 config.example.toml）")
-    _add_server_options(demo)
+    _add_server_options(demo, demo=True)
     demo.set_defaults(func=cmd_demo)
 
     serve = sub.add_parser("serve", help="按配置文件启动服务")
     serve.add_argument("--config", required=True, help="配置文件")
-    _add_server_options(serve)
+    _add_server_options(serve, demo=False)
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-config", help="检查配置文件，列出全部问题")

@@ -36,6 +36,9 @@ class BotSection(_Model):
 class ServerSection(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
+    # The local channel and /sim let anyone who reaches the port speak as any configured person:
+    # on for `dutybot demo`, off for `dutybot serve` unless the operator turns it on here.
+    simulator: bool = False
 
 
 class DatabaseSection(_Model):

@@ -38,6 +38,24 @@ class Directory:
     def people_with(self, role: Role, unit: str | None = None) -> list[PersonConfig]:
         return list(self._by_role.get((role, unit), []))
 
+    def ancestors(self, unit_id: str) -> list[str]:
+        """The unit and the units above it, nearest first (the config check forbids cycles)."""
+        chain: list[str] = []
+        current: str | None = unit_id
+        while current is not None and current in self.units and current not in chain:
+            chain.append(current)
+            current = self.units[current].parent
+        return chain
+
+    def responsible(self, role: Role, unit_id: str) -> list[PersonConfig]:
+        """Holders of a unit role, looked up the tree: a community without a 分管领导 of its own
+        answers to its town's (属地管理)."""
+        for unit in self.ancestors(unit_id):
+            people = self.people_with(role, unit)
+            if people:
+                return people
+        return []
+
     def has_role(self, person_id: str, role: Role, unit: str | None = None) -> bool:
         return any(p.id == person_id for p in self._by_role.get((role, unit), []))
 
@@ -91,10 +109,14 @@ class Directory:
         return result[:limit]
 
     def suggest_unit(self, text: str) -> UnitConfig | None:
-        """The unit whose name, aliases or keywords occur most (longest matches weigh more) in the text."""
-        best: tuple[int, UnitConfig] | None = None
+        """The unit named most specifically in the text: the longest matching name, alias or keyword
+        wins (东风小区 beats 城关), ties go to the unit with more matching text."""
+        best: tuple[tuple[int, int], UnitConfig] | None = None
         for unit in self.config.units:
-            score = sum(len(word) for word in (unit.name, *unit.aliases, *unit.keywords) if word and word in text)
-            if score and (best is None or score > best[0]):
+            hits = [len(word) for word in (unit.name, *unit.aliases, *unit.keywords) if word and word in text]
+            if not hits:
+                continue
+            score = (max(hits), sum(hits))
+            if best is None or score > best[0]:
                 best = (score, unit)
         return best[1] if best else None

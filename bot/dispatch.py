@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 UNKNOWN_SENDER = "您好，您尚未登记为本群值班助手的使用人员，请联系管理员{admins}将您加入配置。"
 TOO_LONG = "消息过长（{length}字），请控制在{limit}字以内后重新发送。"
-INTERNAL_ERROR = "抱歉，处理您的消息时出现系统错误，本条消息未被记录。请稍后重试，如仍失败请联系管理员。"
+INTERNAL_ERROR = "抱歉，处理您的消息时出现系统错误，本条指令未生效。请稍后重试，如仍失败请联系管理员。"
 TRUNCATED = "…（过长，已截断）"
 
 

@@ -122,7 +122,7 @@ async def _notice_text(ctx: Context, item: Item, grade: Grade, old: Grade | None
     assert item.pass_on_due_at is not None and item.response_due_at is not None
     body = NOTICE_BODY.format(
         n=item.number,
-        summary=common.public_summary(item),
+        summary=common.summary_without_link(item),
         source=source,
         units=common.unit_names(ctx, await item_store.units_of(ctx.session, item.id)),
         who=ctx.sender.name,

@@ -80,6 +80,13 @@ def public_summary(item: Item) -> str:
     return CLASSIFIED_SUMMARY if item.classified else item.summary
 
 
+def summary_without_link(item: Item) -> str:
+    """The summary for a notice that shows the link on its own line."""
+    if item.classified or not item.link:
+        return public_summary(item)
+    return item.summary.replace(item.link, "").strip() or item.summary
+
+
 def unit_names(ctx: Context, unit_ids: list[str]) -> str:
     return "、".join(ctx.directory.unit_name(u) for u in unit_ids) or "未指定"
 

@@ -36,7 +36,13 @@ def is_privileged(person: str, directory: Directory) -> bool:
 
 
 def holds(person: str, roles: Sequence[Role], units: Sequence[str], directory: Directory) -> bool:
-    return any(directory.has_role(person, role, unit) for role in roles for unit in units)
+    """Whether the person holds one of the roles in one of the units or a unit above them."""
+    return any(
+        directory.has_role(person, role, unit)
+        for role in roles
+        for item_unit in units
+        for unit in directory.ancestors(item_unit)
+    )
 
 
 def allowed(action: Action, person: str, units: Sequence[str], on_duty: OnDuty, directory: Directory) -> bool:

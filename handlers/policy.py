@@ -47,7 +47,7 @@ def notice_mentions(
     for target in policy.for_grade(grade).mention:
         if target in _UNIT_TARGETS:
             if lead_unit is not None:
-                people += [p.id for p in directory.people_with(_UNIT_TARGETS[target], lead_unit)]
+                people += [p.id for p in directory.responsible(_UNIT_TARGETS[target], lead_unit)]
         elif target == "值班员":
             people += on_duty.officers
         elif target == "带班领导":
@@ -59,8 +59,8 @@ def unit_contacts(unit_ids: Iterable[str], directory: Directory) -> list[str]:
     """The 分管领导 and 联络员 of each unit: whom an assignment notifies."""
     people: list[str] = []
     for unit in unit_ids:
-        people += [p.id for p in directory.people_with(Role.LEADER, unit)]
-        people += [p.id for p in directory.people_with(Role.LIAISON, unit)]
+        people += [p.id for p in directory.responsible(Role.LEADER, unit)]
+        people += [p.id for p in directory.responsible(Role.LIAISON, unit)]
     return unique(people)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -24,6 +25,9 @@ ACCEPTED = (
     "请于 {due} 前定级，直接回复：1 重大｜2 较大｜3 一般\n"
     "（也可发送“定级 #{n} 重大”）"
 )
+# "舆情：…" / "舆情 …" is a report; "舆情日志" is not (a separator must follow).
+IMPLICIT_MARK = re.compile(r"^舆情(?:线索)?[\s:：,，]+")
+STILL_UNGRADED = "（#{n} 仍待定级，请发送“定级 #{n} 等级”。）"
 CLASSIFIED_MARKERS = ("【涉密】", "[涉密]", "涉密")
 
 router = Router("report")
@@ -38,14 +42,17 @@ def parse_report(rest: str) -> ReportCommand | Usage:
     return ReportCommand(rest) if rest.strip() else Usage(USAGE)
 
 
-@router.command("上报", "舆情", parse=parse_report, summary="上报 <内容> — 登记舆情线索（可附链接）")
+@router.command("上报", parse=parse_report, summary="上报 <内容> — 登记舆情线索（可附链接）")
 async def report(ctx: Context, command: ReportCommand) -> Outcome:
     return await create_item(ctx, command.text)
 
 
 @router.fallback
-async def report_by_link(ctx: Context) -> Outcome | None:
-    """A message that @s the bot and carries a link is a report, as duty staff expect."""
+async def report_by_habit(ctx: Context) -> Outcome | None:
+    """Reports as duty staff write them: "舆情：…" or a message that @s the bot with a link."""
+    marked = IMPLICIT_MARK.match(ctx.text)
+    if marked:
+        return await create_item(ctx, ctx.text[marked.end() :])
     if ctx.message.mentions_bot and find_urls(ctx.text):
         return await create_item(ctx, ctx.text)
     return None
@@ -92,11 +99,14 @@ async def create_item(ctx: Context, raw_text: str) -> Outcome:
         after=common.snapshot(item, "number", "source", "link", "category", "lead_unit_id", "classified"),
     )
     on_duty = await ctx.on_duty()
+    earlier = await pending.find(ctx.session, ctx.chat.platform.value, ctx.chat.id, ctx.sender.id)
     await _ask_for_grade(ctx, item, unit_id, list(on_duty.officers) + list(on_duty.leaders))
     text_out = ACCEPTED.format(
         n=item.number, source=item.source, category=item.category,
         unit=ctx.directory.unit_name(unit_id), due=local_time(item.grade_due_at, ctx.tz),
     )
+    if earlier is not None and earlier.kind == "grade" and earlier.expires_at > ctx.now:
+        text_out += "\n" + STILL_UNGRADED.format(n=earlier.payload.get("number"))
     return Outcome.say(text_out, [p for p in on_duty.officers if p != ctx.sender.id])
 
 
@@ -105,7 +115,7 @@ async def _ask_for_grade(ctx: Context, item: Item, unit_id: str | None, on_duty:
     leaders: list[str] = []
     if unit_id is not None:
         for role in (Role.PRINCIPAL, Role.LEADER):
-            leaders += [p.id for p in ctx.directory.people_with(role, unit_id)]
+            leaders += [p.id for p in ctx.directory.responsible(role, unit_id)]
     await pending.ask(
         ctx.session,
         platform=ctx.chat.platform.value,

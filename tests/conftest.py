@@ -207,7 +207,7 @@ async def start_bot(
 ) -> TestClient[web.Request, web.Application]:
     """The bot behind a real test server; channels see only `environ` (never the real environment)."""
     client: TestClient[web.Request, web.Application] = TestClient(
-        TestServer(create_app(config, clock=clock, scheduler=False, environ=environ or {}))
+        TestServer(create_app(config, clock=clock, scheduler=False, environ=environ or {}, simulator=True))
     )
     await client.start_server()
     return client

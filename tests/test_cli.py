@@ -139,3 +139,30 @@ def test_demo_starts_keeps_data_and_stops_on_sigterm(tmp_path: Path) -> None:
         again.send_signal(signal.SIGINT)
         again.communicate(timeout=30)
     assert again.returncode == 0
+
+
+def test_audit_export_refuses_a_missing_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "typo.db"
+    assert main(["audit", "export", "--since", "2026-01-01", "--database", f"sqlite+aiosqlite:///{missing}"]) == 2
+    assert "数据库文件不存在" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+async def test_serve_keeps_the_simulator_off_unless_configured(config: object, clock: object) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.app import create_app
+    from bot.clock import ManualClock
+    from bot.config import Config
+
+    assert isinstance(config, Config) and isinstance(clock, ManualClock)
+    client = TestClient(TestServer(create_app(config, clock=clock, scheduler=False, environ={})))
+    await client.start_server()
+    try:
+        for path in ("/local/directory", "/sim"):
+            assert (await client.get(path)).status == 404
+        response = await client.post("/local/messages", json={"chat": "wecom_duty", "sender": "li_hua", "text": "帮助"})
+        assert response.status in (404, 405)
+        assert (await client.get("/healthz")).status == 200
+    finally:
+        await client.close()

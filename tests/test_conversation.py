@@ -344,3 +344,31 @@ async def test_outbox_copy_is_delivered_once(bot: Bot) -> None:
     async with bot.runtime.db.read() as session:
         rows = list((await session.execute(select(OutboxMessage))).scalars())
     assert len(rows) == 1 and rows[0].status == "sent" and rows[0].chat_id == "coordinators"
+
+
+async def test_implicit_report_needs_a_separator_after_the_mark(bot: Bot) -> None:
+    assert "未识别的指令" in (await bot.say("liu_yang", "舆情日志"))["text"]
+    assert (await bot.say("liu_yang", "舆情 西岸工业园异味扰民"))["text"].startswith("已受理舆情线索 #1")
+    assert (await item(bot, 1)).summary == "西岸工业园异味扰民"
+
+
+async def test_second_report_says_which_item_still_waits(bot: Bot) -> None:
+    await reported(bot)
+    second = await reported(bot, text="上报 西岸滨河路路灯不亮")
+    assert "\n（#1 仍待定级，请发送“定级 #1 等级”。）\n" in second["text"]
+
+
+async def test_community_item_reaches_the_towns_leaders(bot: Bot) -> None:
+    await bot.say("liu_yang", "上报 东风小区电梯停运一周")
+    assert (await item(bot, 1)).lead_unit_id == "dongfeng"
+    reply = await bot.say("zhao_min", "1")
+    # 东风社区 has a liaison only; its principal and leader in charge are the town's (属地管理).
+    assert reply["mentions"] == MAJOR
+    assert "东风小区电梯停运一周" in reply["text"]
+    assert reply["text"].count("https://") == 0
+
+
+async def test_notice_shows_the_link_once(bot: Bot) -> None:
+    await reported(bot)
+    reply = await bot.say("zhao_min", "1")
+    assert reply["text"].count("https://weibo.com/123/abc") == 1

@@ -143,22 +143,55 @@ class GradePolicy(_Model):
     response_minutes: int = Field(gt=0)
     mention: list[MentionTarget]
     copy_to_coordinators: bool = False
+    # Reminders before a deadline, as fractions of the clock (0.5 = half-way, 0.8 = 80 %).
+    reminders: list[Annotated[float, Field(gt=0, lt=1)]] = [0.5, 0.8]
+    # After the deadline: the overdue notice, then a repeat every repeat_minutes, at most max_repeats.
+    repeat_minutes: int = Field(default=120, gt=0)
+    max_repeats: int = Field(default=6, ge=0, le=100)
+    # Held during the quiet hours of [policy.quiet_hours] (never for 重大 in the defaults).
+    quiet: bool = False
 
 
-def _policy(pass_on: int, response: int, mention: list[MentionTarget], copy: bool) -> GradePolicy:
+def _policy(
+    pass_on: int, response: int, mention: list[MentionTarget], copy: bool, repeat: int, quiet: bool
+) -> GradePolicy:
     return GradePolicy(
-        pass_on_minutes=pass_on, response_minutes=response, mention=mention, copy_to_coordinators=copy
+        pass_on_minutes=pass_on, response_minutes=response, mention=mention, copy_to_coordinators=copy,
+        repeat_minutes=repeat, quiet=quiet,
     )
+
+
+class QuietHours(_Model):
+    """Local times between which reminders of `quiet` grades wait (e.g. 22:00 → 07:30)."""
+
+    start: str = Field(default="22:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(default="07:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class EscalationPolicy(_Model):
+    """Who an overdue notice reaches, by how many times it has been repeated.
+
+    Occurrence 0 is the overdue notice itself (the handler: the lead unit's 联络员 and 分管领导);
+    from `principal_after` the unit's 主要负责人 is added, from `coordinators_after` a copy goes
+    to the coordinators' chat.
+    """
+
+    principal_after: int = Field(default=1, ge=0)
+    coordinators_after: int = Field(default=2, ge=0)
 
 
 class PolicySection(_Model):
     grade_minutes: int = Field(default=15, gt=0)
     grade_question_minutes: int = Field(default=15, gt=0)
     major: GradePolicy = _policy(
-        30, 24 * 60, ["主要负责人", "分管领导", "联络员", "值班员", "带班领导"], True
+        30, 24 * 60, ["主要负责人", "分管领导", "联络员", "值班员", "带班领导"], True, repeat=30, quiet=False
     )
-    significant: GradePolicy = _policy(120, 48 * 60, ["分管领导", "联络员", "值班员", "带班领导"], False)
-    general: GradePolicy = _policy(24 * 60, 48 * 60, ["分管领导", "联络员", "值班员"], False)
+    significant: GradePolicy = _policy(
+        120, 48 * 60, ["分管领导", "联络员", "值班员", "带班领导"], False, repeat=120, quiet=False
+    )
+    general: GradePolicy = _policy(24 * 60, 48 * 60, ["分管领导", "联络员", "值班员"], False, repeat=240, quiet=True)
+    quiet_hours: QuietHours = QuietHours()
+    escalation: EscalationPolicy = EscalationPolicy()
 
     def for_grade(self, grade: Grade) -> GradePolicy:
         policy: GradePolicy = getattr(self, grade.key)

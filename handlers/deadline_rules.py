@@ -163,11 +163,12 @@ def audience(point: Point, escalation: EscalationPolicy) -> Audience:
     if point.clock is ClockName.GRADE:
         return Audience((), duty_officer=True, reporter=True,
                         coordinators_chat=point.overdue and point.occurrence >= escalation.coordinators_after)
+    roles: tuple[str, ...]
     if not point.overdue:
         roles = ("联络员",) if point.clock is ClockName.PASS_ON else ("联络员", "分管领导")
         return Audience(roles, duty_officer=point.clock is ClockName.PASS_ON, reporter=False,
                         coordinators_chat=False)
-    roles: tuple[str, ...] = ("联络员", "分管领导")
+    roles = ("联络员", "分管领导")
     if point.occurrence >= escalation.principal_after:
         roles += ("主要负责人",)
     return Audience(roles, duty_officer=True, reporter=False,

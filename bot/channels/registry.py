@@ -30,6 +30,8 @@ def build_channels(runtime: Runtime, environ: Mapping[str, str]) -> tuple[list[C
             assert isinstance(config, DingtalkChannelConfig)
             channel = dingtalk.build(config, runtime, environ)
             names = [config.app_secret_env, config.webhook_env, config.secret_env]
+            if config.mode == "stream":
+                names.insert(0, config.app_key_env)
         if channel is None:
             off.append(f"通道 {config.id}（{config.platform}）未启用：环境变量 {'、'.join(names)} 均未设置。")
         else:

@@ -23,9 +23,10 @@ from sqlalchemy.exc import OperationalError
 from bot.app import create_app
 from bot.channels.base import ChannelStartError, Check, DeliveryResult
 from bot.channels.registry import build_channels
-from bot.clock import SystemClock
+from bot.clock import Clock, ScaledClock, SystemClock
 from bot.config import Config, ConfigError, load_config, read_config
 from bot.messages import OutboundMessage
+from bot.roster_cli import add_roster_commands, ensure_demo_roster
 from bot.runtime import Runtime
 from store import audit, channel_status
 from store.db import Database
@@ -84,10 +85,10 @@ def _database_url(args: argparse.Namespace) -> str:
 
 async def _serve(
     config: Config, host: str, port: int, announce: Callable[[str], None], environ: Mapping[str, str],
-    simulator: bool | None = None,
+    simulator: bool | None = None, clock: Clock | None = None,
 ) -> None:
     try:
-        app = create_app(config, clock=SystemClock(), environ=environ, simulator=simulator)
+        app = create_app(config, clock=clock or SystemClock(), environ=environ, simulator=simulator)
     except ChannelStartError as exc:
         raise CliError(f"{exc}\n服务未启动。") from exc
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -113,6 +114,8 @@ async def _serve(
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.speed is not None:
+        raise CliError("--speed 只用于演练（dutybot demo --speed N）；正式服务必须按真实时间运行。")
     config = _load(Path(args.config), args.database)
     host = args.host or config.server.host
     port = args.port or config.server.port
@@ -126,14 +129,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _load(path, args.database or DEMO_DATABASE)
     host = args.host or "127.0.0.1"
     port = args.port or 8080
+    if args.speed is not None and not 1 <= args.speed <= 3600:
+        raise CliError("--speed 应在 1 到 3600 之间，例如 60 表示每分钟推进一小时。")
+    clock: Clock = ScaledClock(args.speed) if args.speed and args.speed > 1 else SystemClock()
 
     def announce(url: str) -> None:
         print(f"舆情值班助手演示已启动（配置：{path}，数据库：{safe_url(config.database.url)}）", flush=True)
+        if isinstance(clock, ScaledClock):
+            print(f"演练模式：时间按 {clock.speed:g} 倍速推进（模拟器页面显示模拟时间）。", flush=True)
         print(f"在浏览器打开模拟群聊：{url}/sim", flush=True)
         print("按 Ctrl-C 停止；再次运行 `dutybot demo` 会保留已有数据。", flush=True)
 
     # The demo never talks to real platforms, whatever secrets the shell happens to hold.
-    asyncio.run(_serve(config, host, port, announce, environ={}, simulator=True))
+    imported = asyncio.run(ensure_demo_roster(config))  # the example roster, on the first start only
+    if imported:
+        print(f"已导入示例值班表：{imported}", flush=True)
+    asyncio.run(_serve(config, host, port, announce, environ={}, simulator=True, clock=clock))
     return 0
 
 
@@ -372,11 +383,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="用示例配置和本地 SQLite 启动演示（含浏览器模拟群聊）")
     demo.add_argument("--config", help="配置文件（默认 config.example.toml）")
+    demo.add_argument("--speed", type=float, help="演练模式：时间按 N 倍速推进（如 60：每分钟一小时）")
     _add_server_options(demo, demo=True)
     demo.set_defaults(func=cmd_demo)
 
     serve = sub.add_parser("serve", help="按配置文件启动服务")
     serve.add_argument("--config", required=True, help="配置文件")
+    serve.add_argument("--speed", type=float, help=argparse.SUPPRESS)  # refused with a clear message
     _add_server_options(serve, demo=False)
     serve.set_defaults(func=cmd_serve)
 
@@ -407,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--output", "-o", help="输出文件（默认标准输出）")
     _add_db_options(export)
     export.set_defaults(func=cmd_audit_export)
+    add_roster_commands(sub)
     return parser
 
 

@@ -40,3 +40,21 @@ class ManualClock:
         if when.tzinfo is None:
             raise ValueError("ManualClock.set needs a timezone-aware time")
         self._now = when.astimezone(UTC)
+
+
+class ScaledClock:
+    """Drill mode: the bot's time runs `speed` times faster than the wall clock, from now on.
+
+    A trainer can show a whole 重大 lifecycle — the 15-minute grade question, the 30-minute
+    pass-on, reminders, escalation, the 24-hour response deadline — in minutes.
+    """
+
+    def __init__(self, speed: float, base: Clock | None = None) -> None:
+        if speed < 1:
+            raise ValueError("speed must be at least 1")
+        self.speed = speed
+        self._base = base or SystemClock()
+        self._anchor = self._base.now()
+
+    def now(self) -> datetime:
+        return self._anchor + (self._base.now() - self._anchor) * self.speed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,6 +40,22 @@ class ServerSection(_Model):
     # The local channel and /sim let anyone who reaches the port speak as any configured person:
     # on for `dutybot demo`, off for `dutybot serve` unless the operator turns it on here.
     simulator: bool = False
+
+
+class DeliverySection(_Model):
+    """How the outbox delivers: timeouts, the per-webhook budget, leases, digests."""
+
+    # One webhook call may take this long before it counts as failed (and is retried).
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+    # The platforms allow 20 messages per robot in any 60 seconds (failed sends included).
+    rate_limit: int = Field(default=20, ge=1)
+    rate_window_seconds: int = Field(default=60, ge=1)
+    # More messages than this waiting for one chat's budget are folded into one digest.
+    digest_after: int = Field(default=10, ge=2)
+    # A claimed message whose worker died is taken over after this long.
+    lease_seconds: int = Field(default=120, ge=5)
+    # How often the scheduler sweeps the clocks and the outbox.
+    tick_seconds: float = Field(default=1, gt=0, le=60)
 
 
 class DatabaseSection(_Model):
@@ -93,6 +110,9 @@ class ChatConfig(_Model):
     # Name of the environment variable holding this chat's own robot webhook URL; when unset the
     # chat uses its channel's webhook_env (each group robot has its own URL).
     webhook_env: str | None = None
+    # DingTalk only: the variable holding this chat's own robot's 加签 secret (each custom robot
+    # has its own SEC… secret); when unset the channel's secret_env is used.
+    secret_env: str | None = None
     # Stand-in for the roster: who is on duty for this chat when no roster says otherwise.
     duty_officers: list[str] = []
     duty_leaders: list[str] = []
@@ -198,16 +218,41 @@ class PolicySection(_Model):
         return policy
 
 
+DayTypeName = Literal["工作日", "休息日", "法定节假日"]
+
+
+class RosterSection(_Model):
+    """排班 settings. The roster itself (shifts, rotations, leave) is operational data in the database."""
+
+    # Day types the holiday library does not know or gets wrong: date → 工作日 / 休息日 / 法定节假日.
+    day_types: dict[date, DayTypeName] = {}
+    # Years whose holidays are fully entered in day_types (before the library has them); their other
+    # dates follow the weekday rule instead of being reported as unknown.
+    published_years: list[int] = []
+    remind: bool = True  # remind tomorrow's people of their shifts
+    remind_time: time = time(16, 0)
+    handover: bool = True  # post 交接班 at every shift change
+    roll_call_times: list[time] = []  # 点名 times (local); empty: no roll call
+    roll_call_minutes: int = Field(default=10, ge=1, le=240)
+    gap_report_time: time = time(9, 0)  # the daily report of gaps to the admins' chat
+    gap_report_days: int = Field(default=7, ge=1, le=60)
+    swap_answer_hours: int = Field(default=24, ge=1, le=168)
+    horizon_days: int = Field(default=400, ge=31, le=2000)  # how far ahead the roster is resolved
+    example_file: str | None = None  # the roster `dutybot demo` imports on first start (None: the bundled one)
+
+
 class Config(_Model):
     timezone: str = "Asia/Shanghai"
     bot: BotSection = BotSection()
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
+    delivery: DeliverySection = DeliverySection()
     units: list[UnitConfig] = Field(min_length=1)
     people: list[PersonConfig] = Field(min_length=1)
     chats: list[ChatConfig] = Field(min_length=1)
     channels: list[ChannelConfig] = []
     policy: PolicySection = PolicySection()
+    roster: RosterSection = RosterSection()
 
     @field_validator("timezone")
     @classmethod

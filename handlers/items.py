@@ -106,6 +106,21 @@ def grade_of(item: Item) -> Grade | None:
     return Grade(item.grade) if item.grade else None
 
 
+def reschedule(item: Item, now: datetime, *, skip_past: bool = False) -> None:
+    """The item's clocks changed (reported, graded, acknowledged, answered…): let the deadline
+    sweep look at it at once.
+
+    `skip_past`: reminder points already in the past are not sent (after grading or re-grading
+    the notice itself states the deadlines; a burst of stale reminders would only be noise).
+    """
+    if item.status in FINAL_STATUSES:
+        item.next_reminder_at = None
+        return
+    item.next_reminder_at = now
+    if skip_past or item.reminded_until is None:
+        item.reminded_until = now
+
+
 def advance_status(item: Item, status: ItemStatus) -> None:
     """Move the status forward along the lifecycle, never back (a re-grade keeps 已签收)."""
     order = list(ItemStatus)

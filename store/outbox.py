@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,8 @@ PENDING = "pending"
 CLAIMED = "claimed"
 SENT = "sent"
 FAILED = "failed"
+CANCELLED = "cancelled"  # a reminder whose clock stopped (or whose deadline moved) before sending
+MERGED = "merged"  # folded into a digest because the chat's backlog outgrew its rate budget
 
 
 async def enqueue(
@@ -34,6 +36,9 @@ async def enqueue(
     item_id: int | None = None,
     reply_url: str | None = None,
     reply_url_expires_at: datetime | None = None,
+    clock: str | None = None,
+    clock_due: datetime | None = None,
+    late: bool = False,
 ) -> bool:
     """Queue a message once per key. Returns False when the key already existed."""
     values = {
@@ -48,6 +53,9 @@ async def enqueue(
         "attempts": 0,
         "reply_url": reply_url,
         "reply_url_expires_at": reply_url_expires_at,
+        "clock": clock,
+        "clock_due": clock_due,
+        "late": late,
     }
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -102,3 +110,52 @@ async def finish(
         .values(**values)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def backlog(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
+    """How many messages are not yet delivered, and the due time of the oldest one that is due."""
+    undelivered = OutboxMessage.status.in_([PENDING, CLAIMED])
+    depth = (await session.execute(select(func.count()).where(undelivered))).scalar_one()
+    oldest = (
+        await session.execute(select(func.min(OutboxMessage.due_at)).where(undelivered, OutboxMessage.due_at <= now))
+    ).scalar_one()
+    return int(depth), oldest
+
+
+async def take_pending_for_chat(session: AsyncSession, chat_id: str, now: datetime, limit: int) -> list[OutboxMessage]:
+    """Atomically take the chat's due, unclaimed messages (for a digest): they become MERGED."""
+    ids = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING, OutboxMessage.due_at <= now)
+        .order_by(OutboxMessage.due_at, OutboxMessage.id)
+        .limit(limit)
+    )
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    if dialect == "postgresql":
+        ids = ids.with_for_update(skip_locked=True)
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids.scalar_subquery()), OutboxMessage.status == PENDING)
+        .values(status=MERGED, lease_until=None)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars(), key=lambda row: (row.due_at, row.id))
+
+
+async def count_due_for_chat(session: AsyncSession, chat_id: str, now: datetime) -> int:
+    result = await session.execute(
+        select(func.count()).where(
+            OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING, OutboxMessage.due_at <= now
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def mark_merged(session: AsyncSession, ids: Sequence[int], status: str) -> None:
+    """Settle rows taken for a digest: back to PENDING (not folded after all) or CANCELLED."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == MERGED)
+        .values(status=status)
+    )

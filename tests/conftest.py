@@ -43,8 +43,10 @@ START = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 PG_URL = os.environ.get("DUTYBOT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 T = TypeVar("T")
 TABLES = [
-    "inbound_seen", "channel_status", "item_units", "item_events", "pending_questions", "outbox", "chat_messages",
-    "items",
+    "rate_events", "rate_keys", "inbound_seen", "channel_status", "item_units", "item_events",
+    "pending_questions", "outbox", "chat_messages", "items",
+    "roster_templates", "roster_rotations", "roster_assignments", "roster_overrides", "roster_leaves",
+    "roster_shifts", "roster_roll_calls",
 ]
 
 

@@ -105,7 +105,7 @@ def directory_payload(runtime: Runtime) -> dict[str, Any]:
     return {
         "bot": {"name": config.bot.name},
         "clock": {"now": runtime.clock.now().astimezone(config.tz).isoformat(), "timezone": config.timezone,
-                  "speed": 1},
+                  "speed": getattr(runtime.clock, "speed", 1)},
         "units": [{"id": u.id, "name": u.name, "parent": u.parent, "kind": u.kind.value} for u in config.units],
         "chats": [
             {"id": c.id, "name": c.name, "platform": c.platform.value, "unit": c.unit,

@@ -1,0 +1,84 @@
+"""The deadline sweep: turn due reminder points into outbox notices.
+
+Items carry `next_reminder_at` (indexed) so a sweep touches only items that need it, and
+`reminded_until`, the instant up to which their points have been queued. After downtime the
+sweep queues every missed point once (its idempotency key is UNIQUE), marked late, with its
+original time as the outbox due time so delivery keeps the due order. Replicas on PostgreSQL
+split the work with FOR UPDATE SKIP LOCKED; on SQLite the single writer serialises sweeps.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.clock import Clock
+from bot.config import Config
+from bot.directory import Directory
+from bot.metrics import Metrics
+from bot.vocab import FINAL_STATUSES
+from handlers.deadline_rules import due_points, next_point_at, running_clocks
+from handlers.duty import DutyLookup
+from handlers.reminders import Reminding, item_clocks, queue_reminder
+from store.db import Database
+from store.models import Item
+
+log = logging.getLogger(__name__)
+
+
+class DeadlineSweep:
+    def __init__(
+        self, *, db: Database, clock: Clock, config: Config, directory: Directory, duty: DutyLookup,
+        batch: int = 500, metrics: Metrics | None = None,
+    ) -> None:
+        self.metrics = metrics or Metrics()
+        self.db = db
+        self.clock = clock
+        self.config = config
+        self.directory = directory
+        self.duty = duty
+        self.batch = batch
+
+    async def run_once(self) -> int:
+        """Queue what is due now; returns how many new notices were queued. Loops over batches."""
+        queued = 0
+        self.metrics.sweeps.inc()
+        while True:
+            fresh, seen = await self._one_batch()
+            queued += fresh
+            if seen < self.batch:
+                return queued
+
+    async def _one_batch(self) -> tuple[int, int]:
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            statement = (
+                select(Item)
+                .where(Item.next_reminder_at <= now, Item.status.not_in([s.value for s in FINAL_STATUSES]))
+                .order_by(Item.next_reminder_at)
+                .limit(self.batch)
+            )
+            if not self.db.sqlite:
+                statement = statement.with_for_update(skip_locked=True)
+            items = list((await session.execute(statement)).scalars())
+            ctx = Reminding(session=session, now=now, config=self.config, directory=self.directory, duty=self.duty)
+            fresh = 0
+            for item in items:
+                fresh += await self._sweep_item(ctx, item, now)
+        if fresh:
+            log.info("deadline sweep queued %d reminder(s)", fresh)
+        return fresh, len(items)
+
+    async def _sweep_item(self, ctx: Reminding, item: Item, now: datetime) -> int:
+        facts = item_clocks(item)
+        tz = self.config.tz
+        since = item.reminded_until or item.reported_at
+        fresh = 0
+        for point in due_points(facts, self.config.policy, tz, now):
+            if point.send_at > since:
+                fresh += int(await queue_reminder(ctx, item, point))
+        item.reminded_until = now
+        item.next_reminder_at = next_point_at(facts, self.config.policy, tz, now) if running_clocks(facts) else None
+        return fresh

@@ -1,0 +1,36 @@
+"""Prometheus metrics of one bot process, on a registry of its own (no process-wide default)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENESS_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.reminder_lateness = Histogram(
+            "dutybot_reminder_lateness_seconds", "Seconds between a reminder's due time and its delivery",
+            buckets=LATENESS_BUCKETS, registry=self.registry,
+        )
+        self.deliveries = Counter(
+            "dutybot_deliveries_total", "Outbox deliveries by outcome", ["outcome"], registry=self.registry,
+        )
+        self.rate_limit_waits = Counter(
+            "dutybot_rate_limit_waits_total", "Messages deferred by the per-webhook rate limit",
+            registry=self.registry,
+        )
+        self.digests = Counter(
+            "dutybot_digests_total", "Digests made of a backlog over the rate budget", registry=self.registry,
+        )
+        self.outbox_depth = Gauge(
+            "dutybot_outbox_depth", "Outbox messages pending or claimed", registry=self.registry,
+        )
+        self.outbox_oldest_age = Gauge(
+            "dutybot_outbox_oldest_age_seconds", "Age of the oldest due, undelivered outbox message",
+            registry=self.registry,
+        )
+        self.sweeps = Counter(
+            "dutybot_deadline_sweeps_total", "Deadline sweeps run", registry=self.registry,
+        )

@@ -1,0 +1,114 @@
+"""Reminder notices: what a due reminder says and whom it reaches. User-facing words live here.
+
+Called by the deadline sweep (bot/deadlines.py) inside its transaction; every notice goes to
+the outbox under the point's idempotency key, so a point is queued once however often and by
+however many replicas it is swept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.config import Config
+from bot.directory import Directory
+from bot.vocab import Grade, Role
+from handlers.deadline_rules import ClockName, ItemClocks, Point, audience
+from handlers.duty import DutyLookup
+from handlers.policy import local_time, remaining_text, unique
+from store import outbox
+from store.models import Item
+
+# Later than this after its time, a reminder says it is sent late (after downtime).
+LATE_AFTER = timedelta(seconds=60)
+
+BEFORE = "【提醒】#{n} {grade}｜{clock}时限 {due}（{left}）\n摘要：{summary}\n{ask}"
+OVERDUE = "【超时{repeat}】#{n} {grade}｜{clock}{late_by}（时限 {due}）\n摘要：{summary}\n{ask}"
+LATE_NOTE = "\n（补发：原定 {at} 发送）"
+ASK = {
+    ClockName.GRADE: "请值班人员立即定级：发送“定级 #{n} 重大/较大/一般”。",
+    ClockName.PASS_ON: "请承办单位立即签收：发送“签收 #{n}”。",
+    ClockName.RESPONSE: "请承办单位按时公开回应：发送“回应 #{n} 方式 内容”。",
+}
+REPEAT = "·第{k}次"
+_ROLES = {"联络员": Role.LIAISON, "分管领导": Role.LEADER, "主要负责人": Role.PRINCIPAL}
+
+
+@dataclass(frozen=True)
+class Reminding:
+    """What the sweep hands over: the session, the time, the org and the duty lookup."""
+
+    session: AsyncSession
+    now: datetime
+    config: Config
+    directory: Directory
+    duty: DutyLookup
+
+
+def item_clocks(item: Item) -> ItemClocks:
+    return ItemClocks(
+        status=item.status,
+        grade=Grade(item.grade) if item.grade else None,
+        reported_at=item.reported_at,
+        grade_due=item.grade_due_at,
+        pass_on_due=item.pass_on_due_at,
+        response_due=item.response_due_at,
+        acknowledged=item.acknowledged_at is not None,
+        responded=item.responded_at is not None,
+    )
+
+
+def reminder_text(item: Item, point: Point, now: datetime, config: Config, late: bool) -> str:
+    tz = config.tz
+    summary = item.summary if not item.classified else "（涉密线索，详情请按规定渠道查阅）"
+    summary = summary if len(summary) <= 60 else summary[:59] + "…"
+    values = {
+        "n": item.number, "grade": item.grade or "未定级", "clock": point.clock.word,
+        "due": local_time(point.due, tz), "summary": summary, "ask": ASK[point.clock].format(n=item.number),
+    }
+    if point.overdue:
+        repeat = REPEAT.format(k=point.occurrence) if point.occurrence else ""
+        moment = max(now, point.send_at)
+        late_by = "已到时限" if moment - point.due < timedelta(minutes=1) else remaining_text(point.due, moment)
+        text = OVERDUE.format(repeat=repeat, late_by=late_by, **values)
+    else:
+        text = BEFORE.format(left=remaining_text(point.due, max(now, point.send_at)), **values)
+    if late:
+        text += LATE_NOTE.format(at=local_time(point.send_at, tz))
+    return text
+
+
+async def _people(ctx: Reminding, item: Item, point: Point) -> list[str]:
+    who = audience(point, ctx.config.policy.escalation)
+    people: list[str] = []
+    if item.lead_unit_id is not None:
+        for word in who.unit_roles:
+            people += [p.id for p in ctx.directory.responsible(_ROLES[word], item.lead_unit_id)]
+    chat = ctx.directory.chats.get(item.chat_id)
+    if who.duty_officer and chat is not None:
+        people += (await ctx.duty.on_duty(ctx.session, chat, ctx.now)).officers
+    if who.reporter:
+        people.append(item.reported_by)
+    return unique(p for p in people if p in ctx.directory.people)
+
+
+async def queue_reminder(ctx: Reminding, item: Item, point: Point) -> bool:
+    """Queue the point's notice (and the coordinators' copy when escalated). True if newly queued."""
+    late = ctx.now - point.send_at > LATE_AFTER
+    text = reminder_text(item, point, ctx.now, ctx.config, late)
+    key = point.key(item.id)
+
+    async def post(key: str, chat_id: str, mentions: list[str]) -> bool:
+        return await outbox.enqueue(
+            ctx.session, key=key, chat_id=chat_id, text=text, mentions=mentions, now=ctx.now,
+            due_at=point.send_at, item_id=item.id, clock=point.clock.value, clock_due=point.due, late=late,
+        )
+
+    fresh = await post(key, item.chat_id, await _people(ctx, item, point))
+    if audience(point, ctx.config.policy.escalation).coordinators_chat:
+        for chat in ctx.directory.coordinator_chats():
+            if chat.id != item.chat_id:
+                await post(f"{key}:{chat.id}", chat.id, [])
+    return fresh

@@ -1,0 +1,44 @@
+"""A sliding-window rate limit held in the database, so replicas share one budget per webhook.
+
+Each platform robot allows 20 messages in any 60 seconds, failed sends included (PROTOCOLS.md
+A.3, C.4). A slot is reserved before sending: a send that then fails still used its slot, as
+on the platform. The per-key row is locked while counting, so two replicas cannot both take the
+20th slot (on SQLite the single writer does the same).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from store.models import RateEvent, RateKey
+
+
+async def reserve(
+    session: AsyncSession, key: str, now: datetime, *, limit: int = 20, window: timedelta = timedelta(seconds=60)
+) -> datetime | None:
+    """Take a slot now and return None, or return when the next slot frees up."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.execute(insert(RateKey).values(key=key).on_conflict_do_nothing(index_elements=["key"]))
+    lock = select(RateKey.key).where(RateKey.key == key)
+    if dialect == "postgresql":
+        lock = lock.with_for_update()
+    await session.execute(lock)
+    since = now - window
+    result = await session.execute(
+        select(func.count(), func.min(RateEvent.at)).where(RateEvent.key == key, RateEvent.at > since)
+    )
+    used, oldest = result.one()
+    if used >= limit:
+        return oldest + window if oldest is not None else now + window
+    session.add(RateEvent(key=key, at=now))
+    await session.flush()
+    return None
+
+
+async def purge(session: AsyncSession, before: datetime) -> None:
+    await session.execute(delete(RateEvent).where(RateEvent.at < before))

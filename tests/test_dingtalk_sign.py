@@ -20,7 +20,7 @@ from bot.channels.dingtalk_sign import (
 )
 from tests.fakes.dingtalk import dingtalk_sign
 
-VECTORS_FILE = Path("/work/shared/protocols/test_vectors.json")
+VECTORS_FILE = Path(__file__).resolve().parents[2] / "shared" / "protocols" / "test_vectors.json"
 # The vectors as published (PROTOCOLS.md G.4), so the tests run where the shared notes are absent.
 PUBLISHED: list[dict[str, Any]] = [
     {"timestamp_ms": "1577262236757", "secret": "this is secret",

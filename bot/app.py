@@ -43,6 +43,8 @@ def create_app(
         await runtime.open_http()
         for line in off:
             log.warning("%s", line)
+        if config.server.simulator and simulator is None:
+            log.warning("本地模拟通道已开启（[server] simulator = true）：仅供演示与测试，生产环境请关闭。")
         for channel in channels:
             await channel.start()
         jobs = build_scheduler(runtime) if scheduler else None

@@ -37,9 +37,11 @@ class BotSection(_Model):
 class ServerSection(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
-    # The local channel and /sim let anyone who reaches the port speak as any configured person:
-    # on for `dutybot demo`, off for `dutybot serve` unless the operator turns it on here.
+    # The local channel and /sim let anyone who reaches them speak as any configured person:
+    # always on for `dutybot demo`; for `dutybot serve` only when turned on here, and then only
+    # for clients on this machine (loopback) unless simulator_remote is also set.
     simulator: bool = False
+    simulator_remote: bool = False
 
 
 class DeliverySection(_Model):

@@ -156,7 +156,8 @@ async def test_serve_keeps_the_simulator_off_unless_configured(config: object, c
     from bot.config import Config
 
     assert isinstance(config, Config) and isinstance(clock, ManualClock)
-    client = TestClient(TestServer(create_app(config, clock=clock, scheduler=False, environ={})))
+    closed = config.model_copy(update={"server": config.server.model_copy(update={"simulator": False})})
+    client = TestClient(TestServer(create_app(closed, clock=clock, scheduler=False, environ={})))
     await client.start_server()
     try:
         for path in ("/local/directory", "/sim"):
@@ -167,3 +168,27 @@ async def test_serve_keeps_the_simulator_off_unless_configured(config: object, c
         assert (await health.json())["database"] is True  # 503 overall: this test runs no scheduler
     finally:
         await client.close()
+
+
+async def test_local_channel_refuses_other_machines(config: object, clock: object) -> None:
+    from unittest import mock
+
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.app import create_app
+    from bot.channels.local import loopback_only
+    from bot.clock import ManualClock
+    from bot.config import Config
+
+    assert isinstance(config, Config) and isinstance(clock, ManualClock)
+    app = create_app(config, clock=clock, scheduler=False, environ={})
+
+    async def handler(request: object) -> object:
+        raise AssertionError("a remote client must not reach the local channel")
+
+    for remote, expected in (("10.1.2.3", 403), ("192.168.1.9", 403)):
+        transport = mock.Mock()
+        transport.get_extra_info.side_effect = lambda name, default=None, r=remote: (r, 5555) if name == "peername" else default
+        request = make_mocked_request("GET", "/local/directory", app=app, transport=transport)
+        response = await loopback_only(request, handler)  # type: ignore[arg-type]
+        assert response.status == expected

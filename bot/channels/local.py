@@ -8,11 +8,13 @@ GET  /sim                                        → the browser simulator
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.dispatch import render_mentions
 from bot.messages import InboundMessage
@@ -129,7 +131,25 @@ async def get_sim(request: web.Request) -> web.StreamResponse:
                                                "Cache-Control": "no-cache"})
 
 
+FORBIDDEN = "本地模拟通道只接受本机访问。"
+
+
+@web.middleware
+async def loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Keep the local channel to this machine unless the operator opened it on purpose."""
+    if request.path.startswith(("/local/", "/sim")) and not request.app[RUNTIME].config.server.simulator_remote:
+        remote = request.remote or ""
+        try:
+            loopback = ipaddress.ip_address(remote).is_loopback
+        except ValueError:
+            loopback = remote == ""  # a unix socket or an in-process test transport
+        if not loopback:
+            return _error(FORBIDDEN, 403)
+    return await handler(request)
+
+
 def setup(app: web.Application) -> None:
+    app.middlewares.append(loopback_only)
     app.router.add_post("/local/messages", post_message)
     app.router.add_get("/local/messages", get_messages)
     app.router.add_get("/local/directory", get_directory)

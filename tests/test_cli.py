@@ -188,7 +188,9 @@ async def test_local_channel_refuses_other_machines(config: object, clock: objec
 
     for remote, expected in (("10.1.2.3", 403), ("192.168.1.9", 403)):
         transport = mock.Mock()
-        transport.get_extra_info.side_effect = lambda name, default=None, r=remote: (r, 5555) if name == "peername" else default
+        transport.get_extra_info.side_effect = (
+            lambda name, default=None, r=remote: (r, 5555) if name == "peername" else default
+        )
         request = make_mocked_request("GET", "/local/directory", app=app, transport=transport)
         response = await loopback_only(request, handler)  # type: ignore[arg-type]
         assert response.status == expected

@@ -324,6 +324,7 @@ def cross_check(config: Config) -> list[Problem]:
     problems += _duplicates("channels", [c.id for c in config.channels])
     problems += _check_channels(config)
     problems += _check_platform_ids(config)
+    problems += _check_unbound_chats(config)
     return problems
 
 
@@ -344,6 +345,19 @@ def _check_channels(config: Config) -> list[Problem]:
             else:
                 bound[chat_id] = channel.id
     return problems
+
+
+def _check_unbound_chats(config: Config) -> list[Problem]:
+    """A WeCom/DingTalk group no channel serves only gets its messages recorded, never posted."""
+    if not config.channels:
+        return []
+    bound = {chat for channel in config.channels for chat in channel.chats}
+    return [
+        Problem(f"chats[{index}]", f"{chat.platform.value} chat {chat.id!r} is in no channel's chats: "
+                "its notices are recorded but never posted", warning=True)
+        for index, chat in enumerate(config.chats)
+        if chat.platform.value != "local" and chat.id not in bound
+    ]
 
 
 def _check_platform_ids(config: Config) -> list[Problem]:

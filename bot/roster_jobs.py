@@ -113,14 +113,14 @@ async def post_handovers(session: AsyncSession, roster: Roster, now: datetime) -
         if not incoming:
             continue
         text, mentions = await _handover_text(session, roster, chat_id, incoming[0],
-                                              [segment_of(r) for r in before if r.end_at == shift_start])
+                                              [segment_of(r) for r in before if r.end_at == shift_start], now)
         if await outbox.enqueue(session, key=key, chat_id=chat_id, text=text, mentions=mentions, now=now):
             posted += 1
     return posted
 
 
 async def _handover_text(session: AsyncSession, roster: Roster, chat_id: str, view: ShiftView,
-                         outgoing: list[Any]) -> tuple[str, list[str]]:
+                         outgoing: list[Any], now: datetime) -> tuple[str, list[str]]:
     tz, directory = roster.config.tz, roster.directory
     leaders = [s.person for s in view.of(Role.DUTY_LEADER) if s.start == view.start]
     officers = [s.person for s in view.of(Role.DUTY_OFFICER) if s.start == view.start]
@@ -135,7 +135,7 @@ async def _handover_text(session: AsyncSession, roster: Roster, chat_id: str, vi
         lines.append(HANDOVER_ITEMS.format(count=len(items)))
         for item in items[:ITEMS_SHOWN]:
             due = _urgency(item)
-            clock = f"｜{due[0]}截止 {when_label(due[1], tz)}（{remaining_text(due[1], view.start)}）" if due else ""
+            clock = f"｜{due[0]}截止 {when_label(due[1], tz)}（{remaining_text(due[1], now)}）" if due else ""
             summary = "（涉密线索）" if item.classified else item.summary
             summary = summary if len(summary) <= SUMMARY_CHARS else summary[: SUMMARY_CHARS - 1] + "…"
             lines.append(HANDOVER_ITEM.format(n=item.number, grade=item.grade or "未定级", status=item.status,

@@ -17,6 +17,7 @@ from bot.directory import Directory
 from bot.vocab import Grade, Role
 from handlers.deadline_rules import ClockName, ItemClocks, Point, audience
 from handlers.duty import DutyLookup
+from handlers.items import summary_without_link
 from handlers.policy import local_time, remaining_text, unique
 from store import outbox
 from store.models import Item
@@ -62,7 +63,7 @@ def item_clocks(item: Item) -> ItemClocks:
 
 def reminder_text(item: Item, point: Point, now: datetime, config: Config, late: bool) -> str:
     tz = config.tz
-    summary = item.summary if not item.classified else "（涉密线索，详情请按规定渠道查阅）"
+    summary = summary_without_link(item)
     summary = summary if len(summary) <= 60 else summary[:59] + "…"
     values = {
         "n": item.number, "grade": item.grade or "未定级", "clock": point.clock.word,

@@ -4,20 +4,28 @@ Claims carry a lease; a worker that dies mid-delivery leaves rows that the next 
 over when the lease runs out. Every delivered message is also written to the chat log, which is
 what the simulator shows and what the records keep.
 
-Each robot webhook gets at most 20 messages in any 60 seconds, counted in the database so that
-replicas share the budget. A message over the budget waits for the next free slot; when a chat's
-backlog outgrows the budget, its waiting messages are folded into one digest that keeps every
-line naming an item and every mention — nothing is dropped to stay under the limit.
+Each robot webhook gets at most 20 posts in any 60 seconds, counted in the database so that
+replicas share the budget; a message split into several posts reserves one slot per post. A
+message over the budget waits for the next free slot; when a chat's backlog outgrows the budget,
+its waiting messages are folded into digests that keep every line naming an item and every
+mention — nothing is dropped to stay under the limit. A digest is sized to go out as one post
+(a part posted before a failed one would be posted again on retry), and is never folded again.
+
+Just before sending, a worker renews its claim on the row: a row it claimed in a batch but whose
+lease ran out while earlier rows were being sent may have been taken over, and is then left to
+the worker that holds it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.channels.base import DeliveryResult, Sender
 from bot.clock import Clock
@@ -42,10 +50,22 @@ MAX_BACKOFF = timedelta(minutes=10)
 DIGEST_MAX = 200
 DIGEST_HEADER = "【汇总】因发送频率限制，以下{count}条消息合并发送："
 DIGEST_LINE_MAX = 160
+CLAIM_ID_MAX = 64  # outbox.claimed_by
 CONFIG_ALERT = (
     "【系统告警】通道 {channel} 向“{chat}”发送消息失败，原因是配置错误：{detail}。\n"
     "该消息不再重试。请管理员检查该群机器人的 webhook 地址和密钥，并运行 `dutybot doctor` 复查。"
 )
+
+
+@runtime_checkable
+class CountsPosts(Protocol):
+    """A sender that can tell how many robot posts a message takes (a long one is split)."""
+
+    def posts_needed(self, chat: ChatConfig, message: OutboundMessage) -> int: ...
+
+
+def posts_needed(sender: Sender, chat: ChatConfig, message: OutboundMessage) -> int:
+    return max(1, sender.posts_needed(chat, message)) if isinstance(sender, CountsPosts) else 1
 
 
 def backoff(attempts: int, rng: random.Random) -> timedelta:
@@ -73,6 +93,7 @@ class OutboxWorker:
         self.directory = directory
         self.senders = dict(senders)
         self.worker_id = worker_id
+        self._runs = itertools.count(1)
         self.lease = lease
         self.batch = batch
         self._rng = random.Random()
@@ -95,20 +116,35 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many rows were claimed."""
+        run = self.claim_id(next(self._runs))
         async with self.db.transaction() as session:
-            rows = await outbox.claim(session, worker=self.worker_id, now=self.clock.now(),
-                                      lease=self.lease, limit=self.batch)
-        for row in rows:
-            await self._deliver(row)
+            rows = await outbox.claim(session, worker=run, now=self.clock.now(), lease=self.lease, limit=self.batch)
+        waiting: dict[str, _Waiting] = {}
+        try:
+            for row in rows:
+                await self._deliver(row, run, waiting)
+        finally:
+            await self._put_back(run, waiting)
         return len(rows)
 
-    async def _still_wanted(self, row: OutboxMessage) -> bool:
+    def claim_id(self, run: int) -> str:
+        """Who holds a claim: this worker and the run. Each run claims under its own id, so that a
+        run started while another is still busy (a kick next to the scheduled tick) cannot renew or
+        settle the other's rows as if they were its own after taking them over."""
+        suffix = f"#{run}"
+        # claimed_by holds 64 characters; the end of the worker id (pid, engine) is what tells apart.
+        return self.worker_id[-(CLAIM_ID_MAX - len(suffix)):] + suffix
+
+    async def _still_wanted(self, row: OutboxMessage, session: AsyncSession | None = None) -> bool:
         """A reminder is sent only while its clock runs with the same deadline (re-checked now,
         just before sending: the clock may have stopped since the reminder was queued)."""
         if row.clock is None or row.item_id is None:
             return True
-        async with self.db.read() as session:
+        if session is not None:
             item = await session.get(Item, row.item_id)
+        else:
+            async with self.db.read() as reader:
+                item = await reader.get(Item, row.item_id)
         if item is None:
             return False
         running = {c.name.value: c.due for c in running_clocks(item_clocks(item))}
@@ -124,74 +160,125 @@ class OutboxWorker:
         env = chat.webhook_env or self.webhook_envs.get(sender.channel_id, "default")
         return f"{sender.channel_id}:{env}"
 
-    async def _within_budget(self, row: OutboxMessage, chat: ChatConfig, key: str) -> bool:
-        """Reserve a slot, or put the row back until the next free slot (and digest a backlog)."""
+    async def _claim_slots(self, row: OutboxMessage, run: str, key: str | None, slots: int) -> bool | datetime:
+        """Just before sending: keep the claim, then reserve the rate slots. Returns True to send
+        now, False when another worker took the row over after our lease ran out, or the moment
+        the webhook's budget frees up."""
         now = self.clock.now()
         async with self.db.transaction() as session:
-            free_at = await ratelimit.reserve(session, key, now, limit=self.rate_limit, window=self.rate_window)
-            if free_at is not None:
-                await outbox.finish(session, row.id, worker=self.worker_id, status=outbox.PENDING, now=now,
-                                    error="waiting for the webhook's rate budget", retry_at=free_at)
-        if free_at is None:
-            return True
-        self.metrics.rate_limit_waits.inc()
-        self.metrics.deliveries.labels("rate_limited").inc()
-        await self._digest_if_backlogged(chat, free_at)
-        return False
+            if not await outbox.renew(session, row.id, worker=run, now=now, lease=self.lease):
+                return False
+            if key is None:
+                return True
+            free_at = await ratelimit.reserve(session, key, now, limit=self.rate_limit, window=self.rate_window,
+                                              slots=slots)
+        return True if free_at is None else free_at
 
-    async def _digest_if_backlogged(self, chat: ChatConfig, until: datetime) -> None:
+    async def _put_back(self, run: str, waiting: Mapping[str, _Waiting]) -> None:
+        """Rows over their webhook's budget wait for the next free slot (one UPDATE per webhook, not
+        a transaction per row), then a chat whose backlog outgrew the budget gets a digest."""
+        for wait in waiting.values():
+            async with self.db.transaction() as session:
+                await outbox.release(session, wait.row_ids, worker=run, due_at=wait.free_at,
+                                     error="waiting for the webhook's rate budget")
+            self.metrics.rate_limit_waits.inc(len(wait.row_ids))
+            self.metrics.deliveries.labels("rate_limited").inc(len(wait.row_ids))
+            for chat, sender in wait.chats.values():
+                await self._digest_if_backlogged(chat, wait.free_at, sender)
+
+    async def _digest_if_backlogged(self, chat: ChatConfig, until: datetime, sender: Sender | None) -> None:
+        """Fold the chat's messages waiting past the budget into a digest, in one transaction: a
+        crash leaves either the rows or the digest, never rows folded into nothing."""
         async with self.db.transaction() as session:
             if await outbox.count_due_for_chat(session, chat.id, until) <= self.digest_after:
                 return
             rows = await outbox.take_pending_for_chat(session, chat.id, until, DIGEST_MAX)
-        wanted = [row for row in rows if await self._still_wanted(row)]
-        stale = [row.id for row in rows if row not in wanted]
-        if len(wanted) < 2:
-            # Nothing worth folding: put the rows back as they were.
-            async with self.db.transaction() as session:
-                await outbox.mark_merged(session, [row.id for row in wanted], outbox.PENDING)
-                await outbox.mark_merged(session, stale, outbox.CANCELLED)
-            return
-        text = "\n".join([DIGEST_HEADER.format(count=len(wanted)), *(_digest_line(r) for r in wanted)])
-        mentions = list(dict.fromkeys(p for row in wanted for p in row.mentions))
-        async with self.db.transaction() as session:
+            wanted = [row for row in rows if await self._still_wanted(row, session)]
+            stale = [row.id for row in rows if row not in wanted]
             await outbox.mark_merged(session, stale, outbox.CANCELLED)
-            await outbox.enqueue(
-                session, key=f"digest:{chat.id}:{wanted[0].id}-{wanted[-1].id}", chat_id=chat.id, text=text,
-                mentions=mentions, now=self.clock.now(), due_at=min(r.due_at for r in wanted),
+            folded = self._fitting(wanted, chat, sender)
+            if len(folded) < 2:
+                # Nothing worth folding: put the rows back as they were.
+                await outbox.mark_merged(session, [row.id for row in wanted], outbox.PENDING)
+                return
+            await outbox.mark_merged(session, [row.id for row in wanted[len(folded):]], outbox.PENDING)
+            text, mentions = _digest(folded)
+            fresh = await outbox.enqueue(
+                session, key=f"{outbox.DIGEST_PREFIX}{chat.id}:{folded[0].id}-{folded[-1].id}", chat_id=chat.id,
+                text=text, mentions=mentions, now=self.clock.now(), due_at=min(r.due_at for r in folded),
             )
+            if not fresh:  # cannot happen (a row is folded once); never leave rows folded into nothing
+                log.error("digest for chat %s already existed; its rows stay queued", chat.id)
+                await outbox.mark_merged(session, [row.id for row in folded], outbox.PENDING)
+                return
         self.metrics.digests.inc()
-        log.warning("folded %d waiting messages for chat %s into one digest", len(wanted), chat.id)
+        log.warning("folded %d waiting messages for chat %s into one digest", len(folded), chat.id)
 
-    async def _deliver(self, row: OutboxMessage) -> None:
+    def _fitting(self, rows: Sequence[OutboxMessage], chat: ChatConfig, sender: Sender | None) -> list[OutboxMessage]:
+        """The longest run of rows whose digest goes out as one post: a digest split in parts would
+        take several rate slots, and a part posted before a failed one would be posted again."""
+        if sender is None or not isinstance(sender, CountsPosts):
+            return list(rows)
+
+        def fits(count: int) -> bool:
+            text, mentions = _digest(rows[:count])
+            message = OutboundMessage(chat_id=chat.id, text=text, mentions=tuple(mentions))
+            return posts_needed(sender, chat, message) <= 1
+
+        low, high = 1, len(rows)  # fits(1) is not required: a lone row is never a digest
+        while low < high:
+            middle = (low + high + 1) // 2
+            if fits(middle):
+                low = middle
+            else:
+                high = middle - 1
+        return list(rows[:low]) if low >= 2 else []
+
+    async def _deliver(self, row: OutboxMessage, run: str, waiting: dict[str, _Waiting]) -> None:
+        chat = self.directory.chats.get(row.chat_id)
+        sender = self.senders.get(chat.id) if chat is not None else None
+        key = self.rate_key(sender, chat, row) if sender is not None and chat is not None else None
+        if key is not None and key in waiting:
+            # The webhook's budget ran out earlier in this batch: no need to ask again.
+            waiting[key].add(row, chat, sender)
+            return
         if not await self._still_wanted(row):
             async with self.db.transaction() as session:
-                await outbox.finish(session, row.id, worker=self.worker_id, status=outbox.CANCELLED,
+                await outbox.finish(session, row.id, worker=run, status=outbox.CANCELLED,
                                     now=self.clock.now(), error="clock stopped before sending")
             self.metrics.deliveries.labels("cancelled").inc()
             return
-        chat = self.directory.chats.get(row.chat_id)
         if chat is None:
-            await self._settle(row, DeliveryResult(ok=False, detail=f"chat {row.chat_id!r} is no longer configured"))
+            gone = DeliveryResult(ok=False, detail=f"chat {row.chat_id!r} is no longer configured")
+            await self._settle(row, run, gone)
             return
-        sender = self.senders.get(chat.id)
-        key = self.rate_key(sender, chat, row) if sender is not None else None
-        if key is not None and not await self._within_budget(row, chat, key):
+        message = OutboundMessage(
+            chat_id=chat.id, text=row.text, mentions=tuple(row.mentions), key=row.key,
+            reply_url=row.reply_url, reply_url_expires_at=row.reply_url_expires_at,
+        )
+        slots = posts_needed(sender, chat, message) if sender is not None and key is not None else 1
+        go = await self._claim_slots(row, run, key, slots)
+        if go is False:
+            log.warning("outbox row %s (key %s) was taken over by another worker; %s leaves it",
+                        row.id, row.key, run)
+            return
+        if isinstance(go, datetime):
+            assert key is not None
+            waiting[key] = _Waiting(go)
+            waiting[key].add(row, chat, sender)
             return
         result = DeliveryResult(ok=True, detail="recorded (no channel serves this chat)")
         if sender is not None:
-            message = OutboundMessage(
-                chat_id=chat.id, text=row.text, mentions=tuple(row.mentions), key=row.key,
-                reply_url=row.reply_url, reply_url_expires_at=row.reply_url_expires_at,
-            )
             try:
                 result = await sender.send(chat, message)
             except Exception as exc:  # a channel bug must not stop the worker; retry it later
                 log.exception("sending outbox row %s (key %s) failed", row.id, row.key)
                 result = DeliveryResult(ok=False, retryable=True, detail=type(exc).__name__)
-        await self._settle(row, result, sender.channel_id if sender is not None else None)
+        await self._settle(row, run, result, sender.channel_id if sender is not None else None)
 
-    async def _settle(self, row: OutboxMessage, result: DeliveryResult, channel: str | None = None) -> None:
+    async def _settle(
+        self, row: OutboxMessage, run: str, result: DeliveryResult, channel: str | None = None
+    ) -> None:
         now = self.clock.now()
         async with self.db.transaction() as session:
             if channel is not None:
@@ -201,7 +288,7 @@ class OutboxWorker:
                 self.metrics.deliveries.labels("sent").inc()
                 if row.clock is not None:
                     self.metrics.reminder_lateness.observe(max(0.0, (now - row.due_at).total_seconds()))
-                if await outbox.finish(session, row.id, worker=self.worker_id, status=outbox.SENT, now=now):
+                if await outbox.finish(session, row.id, worker=run, status=outbox.SENT, now=now):
                     await chatlog.append(
                         session, chat_id=row.chat_id, at=now, sender="bot",
                         text=render_mentions(row.text, row.mentions, self.directory),
@@ -211,7 +298,7 @@ class OutboxWorker:
             retry_at = now + backoff(row.attempts, self._rng) if result.retryable else None
             status = outbox.PENDING if result.retryable else outbox.FAILED
             self.metrics.deliveries.labels("retry" if result.retryable else "failed").inc()
-            await outbox.finish(session, row.id, worker=self.worker_id, status=status, now=now,
+            await outbox.finish(session, row.id, worker=run, status=status, now=now,
                                 error=result.detail, retry_at=retry_at)
             if result.config_error and channel is not None:
                 await self._alert_admins(session, channel, row, result, now)
@@ -235,7 +322,32 @@ class OutboxWorker:
             )
 
 
+@dataclass
+class _Waiting:
+    """Rows of one batch whose webhook has no slot left until `free_at`, and the chats they are for."""
+
+    free_at: datetime
+    row_ids: list[int] = field(default_factory=list)
+    chats: dict[str, tuple[ChatConfig, Sender | None]] = field(default_factory=dict)
+
+    def add(self, row: OutboxMessage, chat: ChatConfig | None, sender: Sender | None) -> None:
+        self.row_ids.append(row.id)
+        if chat is not None:
+            self.chats[chat.id] = (chat, sender)
+
+
+def _digest(rows: Sequence[OutboxMessage]) -> tuple[str, list[str]]:
+    """A digest's text (a header and one line per message) and its mentions (the union, in order)."""
+    text = "\n".join([DIGEST_HEADER.format(count=len(rows)), *(_digest_line(r) for r in rows)])
+    return text, list(dict.fromkeys(p for row in rows for p in row.mentions))
+
+
 def _digest_line(row: OutboxMessage) -> str:
-    """One line of a digest: the message itself when short, else its first line (which names the item)."""
-    text = row.text.replace("\n", " ") if len(row.text) <= DIGEST_LINE_MAX else row.text.splitlines()[0]
+    """One line of a digest: the message itself when short, else its first line (which names the
+    item) — and, for a late message, its last line, the note that it is sent late (补发)."""
+    if len(row.text) <= DIGEST_LINE_MAX:
+        text = row.text.replace("\n", " ")
+    else:
+        lines = row.text.splitlines()
+        text = f"{lines[0]} {lines[-1]}" if row.late and len(lines) > 1 else lines[0]
     return f"· {text}"

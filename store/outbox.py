@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ SENT = "sent"
 FAILED = "failed"
 CANCELLED = "cancelled"  # a reminder whose clock stopped (or whose deadline moved) before sending
 MERGED = "merged"  # folded into a digest because the chat's backlog outgrew its rate budget
+DIGEST_PREFIX = "digest:"  # the key of a digest (bot/outbox.py)
 
 
 async def enqueue(
@@ -112,6 +113,37 @@ async def finish(
     return bool(getattr(result, "rowcount", 0))
 
 
+async def renew(session: AsyncSession, row_id: int, *, worker: str, now: datetime, lease: timedelta) -> bool:
+    """Extend our claim just before sending; False when it is no longer ours.
+
+    A worker delivers its claimed batch one row after another: a row near the end of a slow batch
+    may have outlived its lease and been taken over by another replica, which sends it too. The
+    conditional UPDATE either extends the claim (the taker's claim re-checks the lease and skips
+    the row) or finds the row gone to someone else.
+    """
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == worker, OutboxMessage.status == CLAIMED)
+        .values(lease_until=now + lease)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def release(
+    session: AsyncSession, row_ids: Sequence[int], *, worker: str, due_at: datetime, error: str | None = None
+) -> int:
+    """Put claimed rows back, unsent and not counted as an attempt (e.g. they wait for the rate
+    budget): attempts drive the retry backoff, and waiting for a slot is not a failed delivery."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(row_ids)), OutboxMessage.claimed_by == worker,
+               OutboxMessage.status == CLAIMED)
+        .values(status=PENDING, due_at=due_at, claimed_by=None, lease_until=None, last_error=error,
+                attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0))
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
 async def backlog(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:
     """How many messages are not yet delivered, and the due time of the oldest one that is due."""
     undelivered = OutboxMessage.status.in_([PENDING, CLAIMED])
@@ -122,11 +154,24 @@ async def backlog(session: AsyncSession, now: datetime) -> tuple[int, datetime |
     return int(depth), oldest
 
 
+def _foldable(chat_id: str, now: datetime) -> ColumnElement[bool]:
+    """The chat's due, unclaimed messages that may go into a digest. Digests themselves never do:
+    a digest folded into another would keep only its header line and lose the items it carries."""
+    return and_(
+        OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING, OutboxMessage.due_at <= now,
+        OutboxMessage.key.not_like(f"{DIGEST_PREFIX}%"),
+    )
+
+
 async def take_pending_for_chat(session: AsyncSession, chat_id: str, now: datetime, limit: int) -> list[OutboxMessage]:
-    """Atomically take the chat's due, unclaimed messages (for a digest): they become MERGED."""
+    """Atomically take the chat's due, unclaimed messages (for a digest): they become MERGED.
+
+    Call it in the transaction that also queues the digest (or puts the rows back): rows left
+    MERGED without a digest would never be sent.
+    """
     ids = (
         select(OutboxMessage.id)
-        .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING, OutboxMessage.due_at <= now)
+        .where(_foldable(chat_id, now))
         .order_by(OutboxMessage.due_at, OutboxMessage.id)
         .limit(limit)
     )
@@ -144,11 +189,7 @@ async def take_pending_for_chat(session: AsyncSession, chat_id: str, now: dateti
 
 
 async def count_due_for_chat(session: AsyncSession, chat_id: str, now: datetime) -> int:
-    result = await session.execute(
-        select(func.count()).where(
-            OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING, OutboxMessage.due_at <= now
-        )
-    )
+    result = await session.execute(select(func.count()).where(_foldable(chat_id, now)))
     return int(result.scalar_one())
 
 

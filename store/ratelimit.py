@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,9 +18,15 @@ from store.models import RateEvent, RateKey
 
 
 async def reserve(
-    session: AsyncSession, key: str, now: datetime, *, limit: int = 20, window: timedelta = timedelta(seconds=60)
+    session: AsyncSession, key: str, now: datetime, *, limit: int = 20, window: timedelta = timedelta(seconds=60),
+    slots: int = 1,
 ) -> datetime | None:
-    """Take a slot now and return None, or return when the next slot frees up."""
+    """Take `slots` slots now and return None, or return when enough slots free up.
+
+    A message split into several posts takes one slot per post: the platform counts posts. One
+    that needs more posts than the whole budget (over 400 KB on DingTalk) takes the whole budget.
+    """
+    slots = max(1, min(slots, limit))
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.execute(insert(RateKey).values(key=key).on_conflict_do_nothing(index_elements=["key"]))
@@ -30,12 +36,13 @@ async def reserve(
     await session.execute(lock)
     since = now - window
     result = await session.execute(
-        select(func.count(), func.min(RateEvent.at)).where(RateEvent.key == key, RateEvent.at > since)
+        select(RateEvent.at).where(RateEvent.key == key, RateEvent.at > since).order_by(RateEvent.at)
     )
-    used, oldest = result.one()
-    if used >= limit:
-        return oldest + window if oldest is not None else now + window
-    session.add(RateEvent(key=key, at=now))
+    taken = list(result.scalars())
+    if len(taken) + slots > limit:
+        # The slots free up as the oldest events leave the window: enough of them for this message.
+        return taken[len(taken) + slots - limit - 1] + window
+    session.add_all([RateEvent(key=key, at=now) for _ in range(slots)])
     await session.flush()
     return None
 

@@ -347,6 +347,11 @@ class DingtalkSender:
         self.builder = builder
         self.secrets = tuple(secrets)
 
+    def posts_needed(self, chat: ChatConfig, message: OutboundMessage) -> int:
+        """How many posts the message takes on the custom robot: the outbox reserves one rate slot
+        per post (DingTalk counts posts, 20 per minute) and keeps digests to one post."""
+        return len(self.builder.bodies(message.text, resolve_mentions(message.mentions, self.runtime.directory)))
+
     async def send(self, chat: ChatConfig, message: OutboundMessage) -> DeliveryResult:
         mentions = resolve_mentions(message.mentions, self.runtime.directory)
         bodies = [serialize(body) for body in self.builder.bodies(message.text, mentions)]

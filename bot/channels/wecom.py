@@ -609,6 +609,12 @@ class WecomSender:
                                   detail=NO_WEBHOOK.format(chat=chat.id, env=self._webhook_env))
         return await self._post_parts(chat, message, self._webhook)
 
+    def posts_needed(self, chat: ChatConfig, message: OutboundMessage) -> int:
+        """How many posts the message takes on the group robot: the outbox reserves one rate slot
+        per post (WeCom counts posts, 20 per minute) and keeps digests to one post."""
+        mentions = resolve_mentions(message.mentions, self._runtime.directory)
+        return len(webhook_payloads(message.text, mentions, self._format))
+
     def _usable_reply_url(self, message: OutboundMessage) -> str | None:
         """response_url serves once, within its hour, a reply that @-mentions nobody (it cannot @)."""
         usable = (

@@ -37,7 +37,7 @@ from bot.metrics import Metrics
 from bot.vocab import Role
 from handlers.deadline_rules import running_clocks
 from handlers.reminders import item_clocks
-from store import channel_status, chatlog, outbox, ratelimit
+from store import audit, channel_status, chatlog, outbox, ratelimit
 from store.db import Database
 from store.models import Item, OutboxMessage
 
@@ -294,6 +294,8 @@ class OutboxWorker:
                         text=render_mentions(row.text, row.mentions, self.directory),
                         mentions=row.mentions, kind="notice",
                     )
+                    if row.item_id is not None:
+                        await self._audit_notice(session, row, now)
                 return
             retry_at = now + backoff(row.attempts, self._rng) if result.retryable else None
             status = outbox.PENDING if result.retryable else outbox.FAILED
@@ -303,6 +305,15 @@ class OutboxWorker:
             if result.config_error and channel is not None:
                 await self._alert_admins(session, channel, row, result, now)
         log.warning("outbox row %s (key %s) not delivered: %s", row.id, row.key, result.detail)
+
+    async def _audit_notice(self, session: AsyncSession, row: OutboxMessage, now: datetime) -> None:
+        """Every reminder and notice sent about an item goes into its audit trail (考核 needs it)."""
+        first_line = row.text.splitlines()[0] if row.text else ""
+        await audit.record(
+            session, at=now, actor="bot", action="notice", item_id=row.item_id, chat_id=row.chat_id,
+            detail=first_line[:200],
+            after={"key": row.key, "due_at": row.due_at.isoformat(), "late": row.late, "mentions": list(row.mentions)},
+        )
 
     async def _alert_admins(
         self, session: AsyncSession, channel: str, row: OutboxMessage, result: DeliveryResult, now: datetime

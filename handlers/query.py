@@ -58,7 +58,8 @@ async def query(ctx: Context, command: QueryCommand) -> Outcome:
     for event in await audit.timeline(ctx.session, item.id):
         detail = f" {event.detail}" if event.detail and event.action not in ("reported", "refused") else ""
         action = ACTIONS.get(event.action, event.action)
-        lines.append(f"· {local_time(event.at, ctx.tz)} {ctx.name(event.actor)} {action}{detail}")
+        who = ctx.config.bot.name if event.actor == "bot" else ctx.name(event.actor)
+        lines.append(f"· {local_time(event.at, ctx.tz)} {who} {action}{detail}")
     return Outcome.say("\n".join(lines))
 
 

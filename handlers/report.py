@@ -94,7 +94,7 @@ async def create_item(ctx: Context, raw_text: str) -> Outcome:
     common.reschedule(item, ctx.now)
     await item_store.add(ctx.session, item)
     if unit_id is not None:
-        await item_store.set_units(ctx.session, item, [unit_id])
+        await item_store.set_units(ctx.session, item, [unit_id], new_item=True)
     await common.record(
         ctx, item, "reported", detail=common.public_summary(item),
         after=common.snapshot(item, "number", "source", "link", "category", "lead_unit_id", "classified"),

@@ -39,8 +39,11 @@ async def units_of(session: AsyncSession, item_id: int) -> list[str]:
     return list(result.scalars())
 
 
-async def set_units(session: AsyncSession, item: Item, unit_ids: Sequence[str]) -> None:
-    await session.execute(delete(ItemUnit).where(ItemUnit.item_id == item.id))
+async def set_units(session: AsyncSession, item: Item, unit_ids: Sequence[str], *, new_item: bool = False) -> None:
+    """Replace the item's units; `new_item`: it has none yet, so there is nothing to delete (one
+    statement less on every 上报)."""
+    if not new_item:
+        await session.execute(delete(ItemUnit).where(ItemUnit.item_id == item.id))
     for position, unit_id in enumerate(unit_ids):
         session.add(ItemUnit(item_id=item.id, unit_id=unit_id, is_lead=position == 0, position=position))
     item.lead_unit_id = unit_ids[0] if unit_ids else None

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import PendingQuestion
@@ -36,20 +36,21 @@ async def ask(
             PendingQuestion.user_id.in_(wanted),
         )
     )
-    for user in wanted:
-        session.add(
-            PendingQuestion(
-                platform=platform,
-                chat_id=chat_id,
-                user_id=user,
-                kind=kind,
-                item_id=item_id,
-                payload=payload or {},
-                asked_at=asked_at,
-                expires_at=expires_at,
-            )
-        )
-    await session.flush()
+    if not wanted:
+        return
+    # One executemany, not one ORM INSERT per person: on SQLite the ORM must insert row by row to
+    # read back each id, and every statement is a round trip on the message's hot path (every
+    # 上报 asks 3–5 people). Nothing reads the new rows back as objects in this transaction.
+    await session.execute(
+        insert(PendingQuestion),
+        [
+            {
+                "platform": platform, "chat_id": chat_id, "user_id": user, "kind": kind, "item_id": item_id,
+                "payload": payload or {}, "asked_at": asked_at, "expires_at": expires_at,
+            }
+            for user in wanted
+        ],
+    )
 
 
 async def find(session: AsyncSession, platform: str, chat_id: str, user_id: str) -> PendingQuestion | None:

@@ -1,0 +1,1 @@
+"""dutybot's benchmarks: `python -m bench all [--quick]` (see bench/README.md)."""

@@ -1,0 +1,96 @@
+-- wrk script: a fresh body per request, built from fixed pieces (bench/payloads.py renders the
+-- constants below for each run; this file is the template).
+--
+-- Each request gets a message id made of the run tag, the thread's number and a per-thread
+-- counter, so no two requests of a run (or of two runs on one database) share an id. `{n}` in the
+-- command text is drawn uniformly from 1..MAX_N (`查询 #N` over the whole item store).
+-- Responses are counted per status; done() prints one line "BENCH_COUNTS <json>" for the bench.
+
+-- @@CONSTANTS@@
+
+-- A paced run (DELAY_MS > 0): each connection waits between requests, so the offered rate is
+-- about connections * 1000 / (DELAY_MS + response time).
+if DELAY_MS > 0 then
+   function delay()
+      return DELAY_MS
+   end
+end
+
+local threads = {}
+local next_thread = 0
+
+function setup(thread)
+   next_thread = next_thread + 1
+   thread:set("thread_no", next_thread)
+   table.insert(threads, thread)
+end
+
+local counter = 0
+local prefix = ""
+-- globals, so that done() can read them with thread:get()
+ok = 0
+other = 0
+
+function init(args)
+   local no = thread_no or 1
+   if NUMERIC_IDS then
+      prefix = RUN_TAG .. string.format("%02d", no)
+   else
+      prefix = "bench" .. RUN_TAG .. "t" .. no .. "n"
+   end
+   math.randomseed(os.time() * 100 + no)
+end
+
+local function next_id()
+   counter = counter + 1
+   if NUMERIC_IDS then
+      return prefix .. string.format("%09d", counter)
+   end
+   return prefix .. counter
+end
+
+local function command_text(id)
+   local out = {}
+   for i, piece in ipairs(TEXT) do
+      if i % 2 == 1 then
+         out[#out + 1] = piece
+      elseif piece == "id" then
+         out[#out + 1] = id
+      else
+         out[#out + 1] = tostring(math.random(1, MAX_N))
+      end
+   end
+   return table.concat(out)
+end
+
+function request()
+   local id = next_id()
+   local values = { id = id, text = command_text(id) }
+   local out = { PIECES[1] }
+   for i, name in ipairs(SLOTS) do
+      out[#out + 1] = values[name]
+      out[#out + 1] = PIECES[i + 1]
+   end
+   return wrk.format("POST", PATH, HEADERS, table.concat(out))
+end
+
+function response(status, headers, body)
+   if status >= 200 and status < 300 then
+      ok = ok + 1
+   else
+      other = other + 1
+   end
+   if STOP_AFTER > 0 and ok + other >= STOP_AFTER then
+      wrk.thread:stop()
+   end
+end
+
+function done(summary, latency, requests)
+   local total_ok, total_other = 0, 0
+   for _, thread in ipairs(threads) do
+      total_ok = total_ok + (thread:get("ok") or 0)
+      total_other = total_other + (thread:get("other") or 0)
+   end
+   io.write(string.format('BENCH_COUNTS {"ok": %d, "other": %d, "requests": %d}\n',
+                          total_ok, total_other, summary.requests))
+end

@@ -1,0 +1,205 @@
+"""What the load generator sends: request bodies as templates, and the wrk Lua scripts built from them.
+
+A body is a JSON document cut into fixed pieces with slots between them; wrk's Lua fills the
+slots per request (a fresh message id from a per-thread prefix and a counter, and the text of the
+command) and concatenates. The pieces are made here, in Python, from a real dict, so the bytes wrk
+sends are exactly `json.dumps` of the message with the slot values put in (`assemble` does in
+Python what the Lua does, for the smoke test).
+
+DingTalk's callback signature covers only the `timestamp` header (PROTOCOLS.md D.1), so one
+(timestamp, sign) pair, computed right before a run, signs every request of that run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.channels.dingtalk_sign import sign
+
+LUA_DIR = Path(__file__).resolve().parent / "lua"
+DINGTALK_CONVERSATION = "cidQingHeDuty0000000000=="  # chat dingtalk_duty in config.example.toml
+DINGTALK_STAFF_ID = "dt_sunli"  # person sun_li
+SESSION_LIFETIME_MS = 5_400_000  # ≈ 90 min, as DingTalk's documented example
+ONEBOT_SELF_ID = "10001"
+ONEBOT_GROUP = 700001
+ONEBOT_USER = 20001
+
+# Slot names the Lua knows how to fill.
+SLOT_ID = "id"  # the message id (string for DingTalk, a number for OneBot)
+SLOT_TEXT = "text"  # the command text
+SLOTS = (SLOT_ID, SLOT_TEXT)
+_MARK = "@@SLOT:{}@@"  # never occurs in the bodies' own data
+
+# The command texts. `{id}` is the message id; the Lua draws `{n}` for each request.
+REPORT_TEXT = "上报 网友在微博反映城关镇东风小区停水三天无人处理 编号{id} https://weibo.com/7{id}"
+QUERY_TEXT = "查询 #{n}"
+DUTY_TEXT = "值班"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A body cut at its slots: pieces[0] slot[0] pieces[1] … slot[-1] pieces[-1]."""
+
+    pieces: tuple[str, ...]
+    slots: tuple[str, ...]
+
+    def assemble(self, values: Mapping[str, str]) -> str:
+        """The body for these slot values (what the Lua does, as JSON-escaped text)."""
+        out = [self.pieces[0]]
+        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
+            out.append(_json_escape(values[slot]))
+            out.append(piece)
+        return "".join(out)
+
+
+def _json_escape(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+def cut(document: Mapping[str, Any]) -> Template:
+    """Serialise a dict whose string values may contain slot marks, and cut it at the marks."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    pattern = re.compile(re.escape(_MARK.format("X")).replace("X", "([a-z]+)"))
+    pieces: list[str] = []
+    slots: list[str] = []
+    position = 0
+    for match in pattern.finditer(text):
+        pieces.append(text[position : match.start()])
+        slots.append(match.group(1))
+        position = match.end()
+    pieces.append(text[position:])
+    unknown = set(slots) - set(SLOTS)
+    if unknown:
+        raise ValueError(f"unknown slots {unknown}")
+    return Template(tuple(pieces), tuple(slots))
+
+
+def slot(name: str) -> str:
+    return _MARK.format(name)
+
+
+def dingtalk_message(*, robot_base: str, created_ms: int) -> dict[str, Any]:
+    """A DingTalk app-robot callback body as tests/fakes/dingtalk.py builds it, with slots."""
+    return {
+        "msgtype": "text",
+        "text": {"content": " " + slot(SLOT_TEXT)},  # DingTalk keeps a space where the @ was
+        "msgId": slot(SLOT_ID),
+        "createAt": created_ms,
+        "conversationType": "2",
+        "conversationId": DINGTALK_CONVERSATION,
+        "conversationTitle": "清河县舆情值班群",
+        "senderId": "$:LWCP_v1:$bench",
+        "senderNick": "孙丽",
+        "senderCorpId": "dingcorpbench",
+        "senderStaffId": DINGTALK_STAFF_ID,
+        "chatbotCorpId": "dingcorpbench",
+        "chatbotUserId": "$:LWCP_v1:$bot",
+        "robotCode": "dingbenchappkey",
+        "isAdmin": False,
+        "isInAtList": True,
+        "sessionWebhook": f"{robot_base}/robot/sendBySession?session=s{slot(SLOT_ID)}",
+        "sessionWebhookExpiredTime": created_ms + SESSION_LIFETIME_MS,
+    }
+
+
+def onebot_event(*, now_s: int) -> dict[str, Any]:
+    """A OneBot v11 group message event (HTTP POST), with slots; message_id is a number."""
+    return {
+        "time": now_s,
+        "self_id": int(ONEBOT_SELF_ID),
+        "post_type": "message",
+        "message_type": "group",
+        "sub_type": "normal",
+        "message_id": slot(SLOT_ID),
+        "group_id": ONEBOT_GROUP,
+        "user_id": ONEBOT_USER,
+        "anonymous": None,
+        "message": [{"type": "text", "data": {"text": slot(SLOT_TEXT)}}],
+        "raw_message": slot(SLOT_TEXT),
+        "font": 0,
+        "sender": {"user_id": ONEBOT_USER, "nickname": "孙丽", "card": "", "role": "member"},
+    }
+
+
+def onebot_template(now_s: int) -> Template:
+    template = cut(onebot_event(now_s=now_s))
+    # message_id is a JSON number: drop the quotes around its slot.
+    pieces = list(template.pieces)
+    for index, name in enumerate(template.slots):
+        if name == SLOT_ID:
+            assert pieces[index].endswith('"') and pieces[index + 1].startswith('"')
+            pieces[index] = pieces[index][:-1]
+            pieces[index + 1] = pieces[index + 1][1:]
+    return Template(tuple(pieces), template.slots)
+
+
+def dingtalk_headers(app_secret: str, timestamp_ms: int) -> dict[str, str]:
+    stamp = str(timestamp_ms)
+    return {"timestamp": stamp, "sign": sign(stamp, app_secret), "Content-Type": "application/json; charset=utf-8"}
+
+
+# -- Lua -------------------------------------------------------------------------------------------
+
+
+def lua_string(value: str) -> str:
+    """A Lua long-bracket literal that cannot be closed early by the value."""
+    level = 0
+    while f"]{'=' * level}]" in value:
+        level += 1
+    eq = "=" * level
+    # A long bracket drops a newline right after the opening; pieces never start with one here,
+    # but be safe.
+    return f"[{eq}[\n{value}]{eq}]"
+
+
+def lua_list(values: Sequence[str]) -> str:
+    return "{" + ", ".join(lua_string(v) for v in values) + "}"
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """Everything the Lua needs for one run."""
+
+    path: str  # request path
+    headers: Mapping[str, str]
+    template: Template
+    text: str  # REPORT_TEXT, QUERY_TEXT or DUTY_TEXT
+    run_tag: str  # makes message ids unique across runs on one database
+    numeric_ids: bool = False  # OneBot: message ids are numbers
+    max_n: int = 1  # `{n}` is drawn uniformly from 1..max_n
+    stop_after: int = 0  # each thread stops after this many responses (0: run for the duration)
+    delay_ms: int = 0  # each connection waits this long between requests (0: as fast as answered)
+
+
+def render_lua(spec: LoadSpec) -> str:
+    """The wrk script for a run: the template file with this run's constants put in."""
+    source = (LUA_DIR / "body.lua").read_text(encoding="utf-8")
+    # literal pieces (JSON-escaped: they go inside a JSON string) alternating with "id" / "n"
+    text_pieces = [p if i % 2 else _json_escape(p) for i, p in enumerate(re.split(r"\{(id|n)\}", spec.text))]
+    constants = "\n".join([
+        f"local PATH = {lua_string(spec.path)}",
+        "local HEADERS = {"
+        + ", ".join(f"[ {lua_string(k)} ] = {lua_string(v)}" for k, v in spec.headers.items()) + "}",
+        f"local PIECES = {lua_list(spec.template.pieces)}",
+        f"local SLOTS = {lua_list(spec.template.slots)}",
+        # the command text, alternating literal pieces and the names "id" / "n"
+        f"local TEXT = {lua_list(text_pieces)}",
+        f"local RUN_TAG = {lua_string(spec.run_tag)}",
+        f"local NUMERIC_IDS = {'true' if spec.numeric_ids else 'false'}",
+        f"local MAX_N = {int(spec.max_n)}",
+        f"local STOP_AFTER = {int(spec.stop_after)}",
+        f"local DELAY_MS = {int(spec.delay_ms)}",
+    ])
+    return source.replace("-- @@CONSTANTS@@", constants)
+
+
+def message_id(run_tag: str, thread: int, counter: int, *, numeric: bool) -> str:
+    """The id the Lua makes for a thread's counter-th request (mirrors body.lua)."""
+    if numeric:
+        return f"{run_tag}{thread:02d}{counter:09d}"
+    return f"bench{run_tag}t{thread}n{counter}"

@@ -1,0 +1,1 @@
+"""Processes the bench starts next to the server under test."""

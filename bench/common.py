@@ -143,8 +143,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-# Processes whose CPU is part of a measurement, not a disturbance (PostgreSQL serves the bench).
-OWN_NAMES = frozenset({"wrk", "py-spy", "postgres"})
+# Processes whose CPU is part of a measurement, not a disturbance.
+OWN_NAMES = frozenset({"wrk", "py-spy"})
+BENCH_DATABASE_PREFIX = "dutybot_bench_"
+
+
+def _postgres_is_ours(pid: int) -> bool:
+    """A PostgreSQL backend serving one of the bench's databases, or one of the server's own
+    processes (checkpointer, WAL writer…); a backend of another database is someone else's."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").split()
+    except OSError:
+        return True
+    # "postgres: 15/main: USER DATABASE HOST(PORT) STATE" for a backend
+    backend = len(title) >= 5 and title[0] == "postgres:" and ("(" in title[4] or title[4] == "[local]")
+    if not backend:
+        return True  # the postmaster or a background process, shared by all
+    return title[3].startswith(BENCH_DATABASE_PREFIX)
 
 
 def process_cpu() -> dict[int, tuple[str, float]]:
@@ -159,6 +174,8 @@ def process_cpu() -> dict[int, tuple[str, float]]:
         except OSError:
             continue
         name = text[text.index("(") + 1 : text.rindex(")")]
+        if name == "postgres":
+            name = "postgres (bench)" if _postgres_is_ours(int(entry.name)) else "postgres (other)"
         fields = text.rsplit(")", 1)[1].split()
         found[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / ticks)
     return found
@@ -170,7 +187,7 @@ def other_cpu_seconds(before: dict[int, tuple[str, float]], after: dict[int, tup
     job on a shared machine shows up here (the figures of such a run are disturbed)."""
     used = 0.0
     for pid, (name, seconds) in after.items():
-        if pid in own_pids or name in OWN_NAMES:
+        if pid in own_pids or name in OWN_NAMES or name == "postgres (bench)":
             continue
         used += seconds - before.get(pid, (name, 0.0))[1]
     return max(used, 0.0)

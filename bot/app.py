@@ -56,7 +56,7 @@ def create_app(
         yield
         if jobs is not None:
             runtime.scheduler_running = False
-            jobs.shutdown(wait=False)
+            await jobs.stop()
         for channel in channels:
             await channel.stop()
         await runtime.outbox.drain()

@@ -20,6 +20,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from bot import logs
 from bot.app import create_app
 from bot.channels.base import ChannelStartError, Check, DeliveryResult
 from bot.channels.registry import build_channels
@@ -376,9 +377,18 @@ def _add_db_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="数据库 URL，覆盖配置文件")
 
 
+def _default_log_format() -> str:
+    wanted = os.environ.get("DUTYBOT_LOG_FORMAT", "text").strip().lower()
+    return wanted if wanted in logs.FORMATS else "text"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dutybot", description="舆情值班助手 dutybot")
-    parser.add_argument("--log-level", default="INFO", help="日志级别：DEBUG、INFO、WARNING（默认 INFO）")
+    parser.add_argument("--log-level", default=os.environ.get("DUTYBOT_LOG_LEVEL", "INFO"),
+                        help="日志级别：DEBUG、INFO、WARNING（默认 INFO，或环境变量 DUTYBOT_LOG_LEVEL）")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default=_default_log_format(),
+                        help="日志格式：text（默认）或 json（每行一个 JSON 对象，含线索编号 item 和幂等键 key；"
+                             "也可用环境变量 DUTYBOT_LOG_FORMAT）")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="用示例配置和本地 SQLite 启动演示（含浏览器模拟群聊）")
@@ -426,10 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The scheduler logs every 1-second tick at INFO; only its problems are worth a line.
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
+    logs.configure(args.log_level, args.log_format)
     try:
         result: int = args.func(args)
     except CliError as exc:

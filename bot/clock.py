@@ -15,10 +15,17 @@ class Clock(Protocol):
         """Current instant, timezone-aware UTC."""
         ...
 
+    def wall_seconds(self, span: timedelta) -> float:
+        """How many seconds of wall time pass while this clock moves by `span` (to arm timers)."""
+        ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def wall_seconds(self, span: timedelta) -> float:
+        return span.total_seconds()
 
 
 class ManualClock:
@@ -31,6 +38,10 @@ class ManualClock:
 
     def now(self) -> datetime:
         return self._now
+
+    def wall_seconds(self, span: timedelta) -> float:
+        # It moves only when told to; a timer armed on it fires after the nominal span.
+        return span.total_seconds()
 
     def advance(self, delta: timedelta) -> datetime:
         self._now += delta
@@ -58,3 +69,6 @@ class ScaledClock:
 
     def now(self) -> datetime:
         return self._anchor + (self._base.now() - self._anchor) * self.speed
+
+    def wall_seconds(self, span: timedelta) -> float:
+        return self._base.wall_seconds(span) / self.speed

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.vocab import GLOBAL_ROLES, UNIT_ROLES, Grade, Platform, Role, UnitKind
 
@@ -58,6 +58,17 @@ class DeliverySection(_Model):
     lease_seconds: int = Field(default=120, ge=5)
     # How often the scheduler sweeps the clocks and the outbox.
     tick_seconds: float = Field(default=1, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_post(self) -> DeliverySection:
+        # A claim must outlive the post it covers and the write after it: a lease that runs out
+        # while the platform is still answering lets another replica take the row and post it again.
+        if self.lease_seconds < 2 * self.timeout_seconds:
+            raise ValueError(
+                f"lease_seconds（{self.lease_seconds}）应不小于 timeout_seconds（{self.timeout_seconds:g}）的两倍，"
+                "否则一次较慢的发送尚未结束，租约已到期，别的实例会重复发送"
+            )
+        return self
 
 
 class DatabaseSection(_Model):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.clock import Clock
 from bot.config import Config
@@ -50,6 +50,15 @@ class DeadlineSweep:
             queued += fresh
             if seen < self.batch:
                 return queued
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest reminder point of an open item falls (None when there is none)."""
+        async with self.db.read() as session:
+            result = await session.execute(
+                select(func.min(Item.next_reminder_at))
+                .where(Item.status.not_in([s.value for s in FINAL_STATUSES]))
+            )
+            return result.scalar_one()
 
     async def _one_batch(self) -> tuple[int, int]:
         now = self.clock.now()

@@ -70,7 +70,7 @@ class MessageHandler:
             reply = Reply(TOO_LONG.format(length=len(message.text), limit=MAX_TEXT))
             return await self._respond_only(message, message.text[:200] + TRUNCATED, reply)
         if sender is None:
-            log.info("message from unregistered sender in chat %s", chat.id)
+            log.info("message from unregistered sender in chat %s", chat.id, extra=_fields(message))
             return await self._respond_only(message, message.text, self.unknown_sender_reply())
         mentioned, text = self.strip_bot_mention(normalize(message.text))
         try:
@@ -89,7 +89,7 @@ class MessageHandler:
                 await self._answer(session, message, outcome.replies)
         except Exception:
             # The transaction rolled back: nothing of this message was written. Say so plainly.
-            log.exception("handling a message in chat %s failed", chat.id)
+            log.exception("handling a message in chat %s failed", chat.id, extra=_fields(message))
             return await self._respond_only(message, message.text, Reply(INTERNAL_ERROR))
         return Handled(outcome.replies)
 
@@ -126,5 +126,11 @@ class MessageHandler:
                                      sender=message.sender_id[:64], text=text, kind="in")
                 await self._answer(session, message, [reply])
         except Exception:
-            log.exception("could not record a message in the chat log")
+            log.exception("could not record a message in the chat log", extra=_fields(message))
         return Handled((reply,))
+
+
+def _fields(message: InboundMessage) -> dict[str, object]:
+    """Structured-log fields naming an inbound message (never its text: it may be sensitive)."""
+    return {"chat": message.chat_id, "channel": message.channel, "message_id": message.message_id,
+            "sender": message.sender_id[:64]}

@@ -22,10 +22,13 @@ import asyncio
 import itertools
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from sqlalchemy import select
 
 from bot.channels.base import DeliveryResult, Sender
 from bot.clock import Clock
@@ -80,7 +83,11 @@ class OutboxWorker:
         worker_id: str, lease: timedelta = timedelta(minutes=2), batch: int = 50,
         metrics: Metrics | None = None, webhook_envs: Mapping[str, str] | None = None,
         rate_limit: int = 20, rate_window: timedelta = timedelta(seconds=60), digest_after: int = 10,
+        post_timeout: timedelta = timedelta(seconds=10),
     ) -> None:
+        # The longest one post may take ([delivery] timeout_seconds): a claim is renewed to cover
+        # every post of a message split in parts, whatever the configured lease.
+        self.post_timeout = post_timeout
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         # A chat with more than this many messages waiting past the rate budget gets a digest.
@@ -103,9 +110,10 @@ class OutboxWorker:
         """Route the given chats (chat id → sender) through a platform channel."""
         self.senders.update(senders)
 
-    def kick(self) -> None:
-        """Deliver soon, without waiting for the next scheduler tick (e.g. a reply just queued)."""
-        task = asyncio.get_running_loop().create_task(self.run_once())
+    def kick(self, *, until_idle: bool = False) -> None:
+        """Deliver soon, without waiting for the next scheduler tick (e.g. a reply just queued);
+        `until_idle` keeps claiming batches while there are due rows (a sweep queued many)."""
+        task = asyncio.get_running_loop().create_task(self.run_due() if until_idle else self.run_once())
         self._tasks.add(task)  # keep a reference: the loop holds tasks only weakly
         task.add_done_callback(self._tasks.discard)
 
@@ -114,15 +122,37 @@ class OutboxWorker:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def run_due(self) -> int:
+        """Deliver batch after batch until a claim comes back short: the scheduler's job. One
+        batch per tick would cap a replica at `batch` messages a second, well under a burst of
+        reminders falling due together. Returns how many rows were claimed in all."""
+        claimed = 0
+        while True:
+            count = await self.run_once()
+            claimed += count
+            if count < self.batch:
+                return claimed
+
     async def run_once(self) -> int:
-        """Deliver what is due now; returns how many rows were claimed."""
+        """Deliver what is due now, one claimed batch; returns how many rows were claimed.
+
+        The claimed batch is worked through in as few transactions as the posts allow: each
+        transaction records the post just made, then takes the following rows until one needs a
+        post to a platform — rows whose clock stopped are cancelled and rows for a chat no channel
+        serves are recorded on the way. So a platform post is re-checked and has its claim renewed
+        just before it goes out and is recorded right after (a kill loses at most the post in
+        flight), while a run of rows without a post costs one transaction, not three per row.
+        """
         run = self.claim_id(next(self._runs))
         async with self.db.transaction() as session:
             rows = await outbox.claim(session, worker=run, now=self.clock.now(), lease=self.lease, limit=self.batch)
+        queue = deque(rows)
         waiting: dict[str, _Waiting] = {}
         try:
-            for row in rows:
-                await self._deliver(row, run, waiting)
+            posted: _Posted | None = None
+            while queue or posted is not None:
+                outgoing = await self._step(run, posted, queue, waiting)
+                posted = await self._post(outgoing) if outgoing is not None else None
         finally:
             await self._put_back(run, waiting)
         return len(rows)
@@ -135,21 +165,6 @@ class OutboxWorker:
         # claimed_by holds 64 characters; the end of the worker id (pid, engine) is what tells apart.
         return self.worker_id[-(CLAIM_ID_MAX - len(suffix)):] + suffix
 
-    async def _still_wanted(self, row: OutboxMessage, session: AsyncSession | None = None) -> bool:
-        """A reminder is sent only while its clock runs with the same deadline (re-checked now,
-        just before sending: the clock may have stopped since the reminder was queued)."""
-        if row.clock is None or row.item_id is None:
-            return True
-        if session is not None:
-            item = await session.get(Item, row.item_id)
-        else:
-            async with self.db.read() as reader:
-                item = await reader.get(Item, row.item_id)
-        if item is None:
-            return False
-        running = {c.name.value: c.due for c in running_clocks(item_clocks(item))}
-        return row.clock in running and running[row.clock] == row.clock_due
-
     def rate_key(self, sender: Sender, chat: ChatConfig, row: OutboxMessage) -> str | None:
         """The robot webhook this row will use, or None when it answers on the platform's reply URL."""
         reply_usable = row.reply_url is not None and (
@@ -159,20 +174,6 @@ class OutboxWorker:
             return None
         env = chat.webhook_env or self.webhook_envs.get(sender.channel_id, "default")
         return f"{sender.channel_id}:{env}"
-
-    async def _claim_slots(self, row: OutboxMessage, run: str, key: str | None, slots: int) -> bool | datetime:
-        """Just before sending: keep the claim, then reserve the rate slots. Returns True to send
-        now, False when another worker took the row over after our lease ran out, or the moment
-        the webhook's budget frees up."""
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            if not await outbox.renew(session, row.id, worker=run, now=now, lease=self.lease):
-                return False
-            if key is None:
-                return True
-            free_at = await ratelimit.reserve(session, key, now, limit=self.rate_limit, window=self.rate_window,
-                                              slots=slots)
-        return True if free_at is None else free_at
 
     async def _put_back(self, run: str, waiting: Mapping[str, _Waiting]) -> None:
         """Rows over their webhook's budget wait for the next free slot (one UPDATE per webhook, not
@@ -193,7 +194,8 @@ class OutboxWorker:
             if await outbox.count_due_for_chat(session, chat.id, until) <= self.digest_after:
                 return
             rows = await outbox.take_pending_for_chat(session, chat.id, until, DIGEST_MAX)
-            wanted = [row for row in rows if await self._still_wanted(row, session)]
+            items = await _items_of(session, rows)
+            wanted = [row for row in rows if row.clock is None or _wanted(row, items.get(row.item_id or 0))]
             stale = [row.id for row in rows if row not in wanted]
             await outbox.mark_merged(session, stale, outbox.CANCELLED)
             folded = self._fitting(wanted, chat, sender)
@@ -234,77 +236,136 @@ class OutboxWorker:
                 high = middle - 1
         return list(rows[:low]) if low >= 2 else []
 
-    async def _deliver(self, row: OutboxMessage, run: str, waiting: dict[str, _Waiting]) -> None:
-        chat = self.directory.chats.get(row.chat_id)
-        sender = self.senders.get(chat.id) if chat is not None else None
-        key = self.rate_key(sender, chat, row) if sender is not None and chat is not None else None
-        if key is not None and key in waiting:
-            # The webhook's budget ran out earlier in this batch: no need to ask again.
-            waiting[key].add(row, chat, sender)
-            return
-        if not await self._still_wanted(row):
-            async with self.db.transaction() as session:
-                await outbox.finish(session, row.id, worker=run, status=outbox.CANCELLED,
-                                    now=self.clock.now(), error="clock stopped before sending")
-            self.metrics.deliveries.labels("cancelled").inc()
-            return
-        if chat is None:
-            gone = DeliveryResult(ok=False, detail=f"chat {row.chat_id!r} is no longer configured")
-            await self._settle(row, run, gone)
-            return
+    async def _step(
+        self, run: str, posted: _Posted | None, queue: deque[OutboxMessage], waiting: dict[str, _Waiting]
+    ) -> _Outgoing | None:
+        """One transaction: record the post just made, then take rows off the queue until one needs
+        a post (returned, its claim renewed and its rate slots reserved) or the queue is empty."""
+        now = self.clock.now()
+        failures: list[tuple[OutboxMessage, DeliveryResult]] = []
+        async with self.db.transaction() as session:
+            items = await _items_of(session, [*queue, *([posted.row] if posted else [])])
+            if posted is not None and not await self._settle(session, posted.row, run, posted.result, posted.channel,
+                                                             now, items):
+                failures.append((posted.row, posted.result))
+            cancelled: list[OutboxMessage] = []
+            recorded: list[OutboxMessage] = []
+            outgoing = None
+            while queue and outgoing is None:
+                row = queue.popleft()
+                chat = self.directory.chats.get(row.chat_id)
+                sender = self.senders.get(chat.id) if chat is not None else None
+                key = self.rate_key(sender, chat, row) if sender is not None and chat is not None else None
+                if key is not None and key in waiting:
+                    # The webhook's budget ran out earlier in this batch: no need to ask again.
+                    waiting[key].add(row, chat, sender)
+                elif row.clock is not None and row.item_id is not None and not _wanted(row, items.get(row.item_id)):
+                    cancelled.append(row)
+                elif chat is None:
+                    gone = DeliveryResult(ok=False, detail=f"chat {row.chat_id!r} is no longer configured")
+                    await self._settle(session, row, run, gone, None, now, items)
+                    failures.append((row, gone))
+                elif sender is None:
+                    recorded.append(row)  # no channel serves this chat: recording it is the delivery
+                else:
+                    outgoing = await self._prepare(session, run, row, chat, sender, key, waiting, now, items)
+            await self._finish_unposted(session, run, cancelled, recorded, now, items)
+        for row, result in failures:
+            log.warning("outbox row %s not delivered: %s", row.id, result.detail,
+                        extra=_log_fields(row, items, outcome="retry" if result.retryable else "failed"))
+        return outgoing
+
+    async def _prepare(
+        self, session: AsyncSession, run: str, row: OutboxMessage, chat: ChatConfig, sender: Sender,
+        key: str | None, waiting: dict[str, _Waiting], now: datetime, items: Mapping[int, Item],
+    ) -> _Outgoing | None:
+        """Just before posting: keep the claim, then reserve the webhook's rate slots. None when
+        another worker took the row over after our lease ran out, or the budget is spent (the row
+        then waits for the moment it frees up)."""
         message = OutboundMessage(
             chat_id=chat.id, text=row.text, mentions=tuple(row.mentions), key=row.key,
             reply_url=row.reply_url, reply_url_expires_at=row.reply_url_expires_at,
         )
-        slots = posts_needed(sender, chat, message) if sender is not None and key is not None else 1
-        go = await self._claim_slots(row, run, key, slots)
-        if go is False:
-            log.warning("outbox row %s (key %s) was taken over by another worker; %s leaves it",
-                        row.id, row.key, run)
-            return
-        if isinstance(go, datetime):
-            assert key is not None
-            waiting[key] = _Waiting(go)
-            waiting[key].add(row, chat, sender)
-            return
-        result = DeliveryResult(ok=True, detail="recorded (no channel serves this chat)")
-        if sender is not None:
-            try:
-                result = await sender.send(chat, message)
-            except Exception as exc:  # a channel bug must not stop the worker; retry it later
-                log.exception("sending outbox row %s (key %s) failed", row.id, row.key)
-                result = DeliveryResult(ok=False, retryable=True, detail=type(exc).__name__)
-        await self._settle(row, run, result, sender.channel_id if sender is not None else None)
+        slots = posts_needed(sender, chat, message)
+        lease = max(self.lease, self.post_timeout * (slots + 1))
+        if not await outbox.renew(session, row.id, worker=run, now=now, lease=lease):
+            log.warning("outbox row %s was taken over by another worker; %s leaves it", row.id, run,
+                        extra=_log_fields(row, items, outcome="taken_over"))
+            return None
+        if key is not None:
+            free_at = await ratelimit.reserve(session, key, now, limit=self.rate_limit, window=self.rate_window,
+                                              slots=slots)
+            if free_at is not None:
+                waiting.setdefault(key, _Waiting(free_at)).add(row, chat, sender)
+                return None
+        return _Outgoing(row, chat, sender, message, _log_fields(row, items))
+
+    async def _post(self, outgoing: _Outgoing) -> _Posted:
+        sender = outgoing.sender
+        try:
+            result = await sender.send(outgoing.chat, outgoing.message)
+        except Exception as exc:  # a channel bug must not stop the worker; retry it later
+            log.exception("sending outbox row %s failed", outgoing.row.id, extra=outgoing.log_fields)
+            result = DeliveryResult(ok=False, retryable=True, detail=type(exc).__name__)
+        return _Posted(outgoing.row, result, sender.channel_id)
+
+    async def _finish_unposted(
+        self, session: AsyncSession, run: str, cancelled: Sequence[OutboxMessage], recorded: Sequence[OutboxMessage],
+        now: datetime, items: Mapping[int, Item],
+    ) -> None:
+        """Settle, in bulk, the rows of this step that needed no post."""
+        if cancelled:
+            await outbox.finish_many(session, [r.id for r in cancelled], worker=run, status=outbox.CANCELLED, now=now,
+                                     error="clock stopped before sending")
+            self.metrics.deliveries.labels("cancelled").inc(len(cancelled))
+            for row in cancelled:
+                log.info("reminder cancelled: its clock stopped before sending",
+                         extra=_log_fields(row, items, outcome="cancelled"))
+        if recorded:
+            mine = set(await outbox.finish_many(session, [r.id for r in recorded], worker=run, status=outbox.SENT,
+                                                now=now))
+            for row in recorded:
+                if row.id in mine:
+                    await self._record_sent(session, row, now, items)
 
     async def _settle(
-        self, row: OutboxMessage, run: str, result: DeliveryResult, channel: str | None = None
+        self, session: AsyncSession, row: OutboxMessage, run: str, result: DeliveryResult, channel: str | None,
+        now: datetime, items: Mapping[int, Item],
+    ) -> bool:
+        """Record a post's outcome in the caller's transaction; True when it was delivered."""
+        if channel is not None:
+            await channel_status.record(session, channel=channel, chat_id=row.chat_id, now=now, ok=result.ok,
+                                        error=result.detail, config_error=result.config_error)
+        if result.ok:
+            if await outbox.finish(session, row.id, worker=run, status=outbox.SENT, now=now):
+                await self._record_sent(session, row, now, items)
+            return True
+        retry_at = now + backoff(row.attempts, self._rng) if result.retryable else None
+        status = outbox.PENDING if result.retryable else outbox.FAILED
+        self.metrics.deliveries.labels("retry" if result.retryable else "failed").inc()
+        await outbox.finish(session, row.id, worker=run, status=status, now=now,
+                            error=result.detail, retry_at=retry_at)
+        if result.config_error and channel is not None:
+            await self._alert_admins(session, channel, row, result, now)
+        return False
+
+    async def _record_sent(
+        self, session: AsyncSession, row: OutboxMessage, now: datetime, items: Mapping[int, Item]
     ) -> None:
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            if channel is not None:
-                await channel_status.record(session, channel=channel, chat_id=row.chat_id, now=now, ok=result.ok,
-                                            error=result.detail, config_error=result.config_error)
-            if result.ok:
-                self.metrics.deliveries.labels("sent").inc()
-                if row.clock is not None:
-                    self.metrics.reminder_lateness.observe(max(0.0, (now - row.due_at).total_seconds()))
-                if await outbox.finish(session, row.id, worker=run, status=outbox.SENT, now=now):
-                    await chatlog.append(
-                        session, chat_id=row.chat_id, at=now, sender="bot",
-                        text=render_mentions(row.text, row.mentions, self.directory),
-                        mentions=row.mentions, kind="notice",
-                    )
-                    if row.item_id is not None:
-                        await self._audit_notice(session, row, now)
-                return
-            retry_at = now + backoff(row.attempts, self._rng) if result.retryable else None
-            status = outbox.PENDING if result.retryable else outbox.FAILED
-            self.metrics.deliveries.labels("retry" if result.retryable else "failed").inc()
-            await outbox.finish(session, row.id, worker=run, status=status, now=now,
-                                error=result.detail, retry_at=retry_at)
-            if result.config_error and channel is not None:
-                await self._alert_admins(session, channel, row, result, now)
-        log.warning("outbox row %s (key %s) not delivered: %s", row.id, row.key, result.detail)
+        """A delivered row goes into the chat log (what the simulator shows) and, when it is about
+        an item, into the item's audit trail."""
+        self.metrics.deliveries.labels("sent").inc()
+        late_by = max(0.0, (now - row.due_at).total_seconds())
+        if row.clock is not None:
+            self.metrics.reminder_lateness.observe(late_by)
+        await chatlog.append(
+            session, chat_id=row.chat_id, at=now, sender="bot", mentions=row.mentions, kind="notice", flush=False,
+            text=render_mentions(row.text, row.mentions, self.directory),
+        )
+        if row.item_id is not None:
+            await self._audit_notice(session, row, now)
+        log.info("outbox row %s sent", row.id,
+                 extra=_log_fields(row, items, outcome="sent", late_by_s=round(late_by, 3)))
 
     async def _audit_notice(self, session: AsyncSession, row: OutboxMessage, now: datetime) -> None:
         """Every reminder and notice sent about an item goes into its audit trail (考核 needs it)."""
@@ -313,6 +374,7 @@ class OutboxWorker:
             session, at=now, actor="bot", action="notice", item_id=row.item_id, chat_id=row.chat_id,
             detail=first_line[:200],
             after={"key": row.key, "due_at": row.due_at.isoformat(), "late": row.late, "mentions": list(row.mentions)},
+            flush=False,
         )
 
     async def _alert_admins(
@@ -333,6 +395,26 @@ class OutboxWorker:
             )
 
 
+@dataclass(frozen=True)
+class _Outgoing:
+    """A row ready to be posted: its claim renewed and its rate slots reserved."""
+
+    row: OutboxMessage
+    chat: ChatConfig
+    sender: Sender
+    message: OutboundMessage
+    log_fields: dict[str, object]
+
+
+@dataclass(frozen=True)
+class _Posted:
+    """A post made and not yet recorded."""
+
+    row: OutboxMessage
+    result: DeliveryResult
+    channel: str
+
+
 @dataclass
 class _Waiting:
     """Rows of one batch whose webhook has no slot left until `free_at`, and the chats they are for."""
@@ -345,6 +427,30 @@ class _Waiting:
         self.row_ids.append(row.id)
         if chat is not None:
             self.chats[chat.id] = (chat, sender)
+
+
+def _wanted(row: OutboxMessage, item: Item | None) -> bool:
+    """A reminder row is wanted while its clock still runs with the deadline it was queued for."""
+    if item is None:
+        return False
+    running = {c.name.value: c.due for c in running_clocks(item_clocks(item))}
+    return row.clock in running and running[row.clock] == row.clock_due
+
+
+async def _items_of(session: AsyncSession, rows: Iterable[OutboxMessage]) -> dict[int, Item]:
+    """The items the rows are about, read in one query (to re-check clocks, and to log numbers)."""
+    ids = {row.item_id for row in rows if row.item_id is not None}
+    if not ids:
+        return {}
+    result = await session.execute(select(Item).where(Item.id.in_(ids)))
+    return {item.id: item for item in result.scalars()}
+
+
+def _log_fields(row: OutboxMessage, items: Mapping[int, Item], **more: object) -> dict[str, object]:
+    """Fields for structured logs: which row, which intent (idempotency key), which item (#number)."""
+    item = items.get(row.item_id) if row.item_id is not None else None
+    return {"outbox_id": row.id, "key": row.key, "item": item.number if item is not None else None,
+            "chat": row.chat_id, **more}
 
 
 def _digest(rows: Sequence[OutboxMessage]) -> tuple[str, list[str]]:

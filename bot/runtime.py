@@ -61,6 +61,7 @@ class Runtime:
             db=db, clock=clock, directory=directory, senders={}, worker_id=worker_id, metrics=metrics,
             webhook_envs=webhook_envs, lease=timedelta(seconds=delivery.lease_seconds), rate_limit=delivery.rate_limit,
             rate_window=timedelta(seconds=delivery.rate_window_seconds), digest_after=delivery.digest_after,
+            post_timeout=timedelta(seconds=delivery.timeout_seconds),
         )
         sweep = DeadlineSweep(db=db, clock=clock, config=config, directory=directory, duty=duty, metrics=metrics)
         return cls(config, clock, db, directory, duty, handler, worker, sweep, metrics)

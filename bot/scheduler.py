@@ -3,8 +3,12 @@ database, so it holds nothing that a restart could lose."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from datetime import UTC, timedelta
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -31,12 +35,123 @@ async def purge_pending(runtime: Runtime) -> None:
         log.info("purged %d expired pending questions and %d old message ids", removed, seen)
 
 
-def build_scheduler(runtime: Runtime) -> AsyncIOScheduler:
+# How long stopping waits for running jobs (seconds); a sweep takes well under one.
+STOP_WAIT = 10.0
+# Shortest wait before a timed sweep (seconds of wall time).
+REARM_FLOOR = 0.02
+
+
+class DeadlineTimer:
+    """The deadline sweep, run every tick and, between ticks, at the moment the next point is due.
+
+    Polling alone makes a reminder up to a tick late, and up to a tick more until the outbox's
+    own tick posts it. Here each sweep looks up the earliest `next_reminder_at` and, when that
+    comes before the next tick, arms a timer for it; what a sweep queues goes to the outbox at
+    once. The timer is only an optimisation: the interval tick still finds everything (a new
+    item, another replica's change, a clock jump), and the database stays the only state.
+    """
+
+    def __init__(self, runtime: Runtime, tick: float) -> None:
+        self.runtime = runtime
+        self.tick = tick
+        self._lock = asyncio.Lock()  # the tick and the timer never sweep at the same time
+        self._timer: asyncio.TimerHandle | None = None
+        self._armed_for: datetime | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopped = False
+
+    async def run(self) -> None:
+        async with self._lock:
+            if await self.runtime.deadlines.run_once():
+                self.runtime.outbox.kick(until_idle=True)
+            self._arm(await self.runtime.deadlines.next_due())
+
+    def _arm(self, due: datetime | None) -> None:
+        if due is None or self._stopped:
+            return
+        # A point that fell due while the sweep ran is swept again at once; the short floor keeps
+        # a row that another replica holds locked from turning this into a busy loop.
+        delay = max(REARM_FLOOR, self.runtime.clock.wall_seconds(due - self.runtime.clock.now()))
+        if delay >= self.tick:
+            return  # the next tick comes first
+        if self._timer is not None and self._armed_for is not None and self._armed_for <= due:
+            return
+        self.cancel()
+        self._armed_for = due
+        self._timer = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = self._armed_for = None
+        task = asyncio.get_running_loop().create_task(self.run())
+        self._tasks.add(task)  # the loop holds tasks only weakly
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("timed deadline sweep failed; the next tick retries", exc_info=task.exception())
+
+    def tasks(self) -> set[asyncio.Future[Any]]:
+        return set(self._tasks)
+
+    def stop(self) -> None:
+        """No more timed sweeps (at shutdown)."""
+        self._stopped = True
+        self.cancel()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._armed_for = None
+
+
+class Jobs:
+    """The scheduler and the deadline timer, started and stopped together.
+
+    Stopping waits (bounded) for the jobs that are running: a sweep or a delivery cut off at
+    shutdown would roll back, which is safe, but would also log errors about a closed database.
+    """
+
+    def __init__(self, scheduler: AsyncIOScheduler, timer: DeadlineTimer) -> None:
+        self.scheduler = scheduler
+        self.timer = timer
+        self._running: set[asyncio.Future[Any]] = set()
+        for job in scheduler.get_jobs():
+            job.modify(func=self._tracked(job.func))
+
+    def _tracked(self, func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(func)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            task = asyncio.current_task()
+            if task is not None:
+                self._running.add(task)
+            try:
+                return await func(*args, **kwargs)
+            finally:
+                self._running.discard(task)
+
+        return run
+
+    def start(self) -> None:
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        # Pause first: APScheduler's shutdown cancels the jobs still running.
+        self.timer.stop()
+        self.scheduler.pause()
+        busy = self._running | self.timer.tasks()
+        if busy:
+            await asyncio.wait(busy, timeout=STOP_WAIT)
+        self.scheduler.shutdown(wait=False)
+
+
+def build_scheduler(runtime: Runtime) -> Jobs:
     scheduler = AsyncIOScheduler(timezone=UTC)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
     tick = runtime.config.delivery.tick_seconds
-    scheduler.add_job(runtime.deadlines.run_once, "interval", seconds=tick, id="deadlines", **common)
-    scheduler.add_job(runtime.outbox.run_once, "interval", seconds=tick, id="outbox", **common)
+    timer = DeadlineTimer(runtime, tick)
+    scheduler.add_job(timer.run, "interval", seconds=tick, id="deadlines", **common)
+    scheduler.add_job(runtime.outbox.run_due, "interval", seconds=tick, id="outbox", **common)
     scheduler.add_job(purge_pending, "interval", minutes=10, id="purge-pending", args=[runtime], **common)
     add_roster_jobs(scheduler, runtime)
-    return scheduler
+    return Jobs(scheduler, timer)

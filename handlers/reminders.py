@@ -7,6 +7,7 @@ however many replicas it is swept.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +25,8 @@ from store.models import Item
 
 # Later than this after its time, a reminder says it is sent late (after downtime).
 LATE_AFTER = timedelta(seconds=60)
+
+log = logging.getLogger(__name__)
 
 BEFORE = "【提醒】#{n} {grade}｜{clock}时限 {due}（{left}）\n摘要：{summary}\n{ask}"
 OVERDUE = "【超时{repeat}】#{n} {grade}｜{clock}{late_by}（时限 {due}）\n摘要：{summary}\n{ask}"
@@ -108,6 +111,11 @@ async def queue_reminder(ctx: Reminding, item: Item, point: Point) -> bool:
         )
 
     fresh = await post(key, item.chat_id, await _people(ctx, item, point))
+    if fresh:
+        log.info("reminder queued for #%d", item.number, extra={
+            "item": item.number, "key": key, "clock": point.clock.value, "stage": point.stage,
+            "occurrence": point.occurrence, "send_at": point.send_at.isoformat(), "late": late,
+        })
     if audience(point, ctx.config.policy.escalation).coordinators_chat:
         for chat in ctx.directory.coordinator_chats():
             if chat.id != item.chat_id:

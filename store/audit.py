@@ -23,7 +23,10 @@ async def record(
     detail: str = "",
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
+    flush: bool = True,
 ) -> ItemEvent:
+    """Add an audit entry. `flush=False` leaves the INSERT to the transaction's next flush (it
+    then goes out with the others in one batch); the entry has no id until then."""
     event = ItemEvent(
         item_id=item_id,
         at=at,
@@ -35,7 +38,8 @@ async def record(
         after=after or {},
     )
     session.add(event)
-    await session.flush()
+    if flush:
+        await session.flush()
     return event
 
 

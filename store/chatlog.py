@@ -20,10 +20,13 @@ async def append(
     text: str,
     mentions: Sequence[str] = (),
     kind: str,
+    flush: bool = True,
 ) -> ChatMessage:
+    """Add a chat-log line; with `flush=False` its INSERT waits for the transaction's next flush."""
     message = ChatMessage(chat_id=chat_id, at=at, sender=sender, text=text, mentions=list(mentions), kind=kind)
     session.add(message)
-    await session.flush()
+    if flush:
+        await session.flush()
     return message
 
 

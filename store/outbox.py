@@ -113,6 +113,26 @@ async def finish(
     return bool(getattr(result, "rowcount", 0))
 
 
+async def finish_many(
+    session: AsyncSession, row_ids: Sequence[int], *, worker: str, status: str, now: datetime, error: str | None = None
+) -> list[int]:
+    """Settle claimed rows in one statement (SENT or a final status); returns the ids that were ours."""
+    if not row_ids:
+        return []
+    values: dict[str, object] = {"status": status, "last_error": error, "lease_until": None}
+    if status == SENT:
+        values["sent_at"] = now
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(list(row_ids)), OutboxMessage.claimed_by == worker,
+               OutboxMessage.status == CLAIMED)
+        .values(**values)
+        .returning(OutboxMessage.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.scalars())
+
+
 async def renew(session: AsyncSession, row_id: int, *, worker: str, now: datetime, lease: timedelta) -> bool:
     """Extend our claim just before sending; False when it is no longer ours.
 

@@ -83,3 +83,12 @@ def test_unreachable_person_is_a_warning(tmp_path: Path) -> None:
     assert config is not None
     warnings = [str(p) for p in problems if p.warning]
     assert "warning: people[0]: no mobile and no platform id: cannot be reached" in warnings
+
+
+def test_a_lease_shorter_than_two_post_timeouts_is_refused() -> None:
+    data = example()
+    data["delivery"].update(timeout_seconds=30, lease_seconds=45)
+    [problem] = problems_of(data)
+    assert problem.startswith("delivery:") and "lease_seconds（45）" in problem and "两倍" in problem
+    data["delivery"].update(lease_seconds=60)
+    assert problems_of(data) == []

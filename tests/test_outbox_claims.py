@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from sqlalchemy import insert, select
 
+from bot.channels.base import DeliveryResult
+from bot.clock import ManualClock
+from bot.config import ChatConfig, Config
+from bot.directory import Directory
+from bot.messages import OutboundMessage
+from bot.outbox import OutboxWorker
 from store import outbox, ratelimit
 from store.db import Database
 from store.models import OutboxMessage, RateEvent
@@ -83,4 +89,41 @@ async def test_concurrent_reservations_share_one_budget(db_url: str) -> None:
 
     results = await asyncio.gather(*(take() for _ in range(50)))
     assert results.count(True) == 20
+    await db.dispose()
+
+
+class _SlowSplitSender:
+    """A sender whose messages take three posts; it notes the claim's lease while it posts."""
+
+    channel_id = "wecom"
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.leases: list[timedelta] = []
+
+    def posts_needed(self, chat: ChatConfig, message: OutboundMessage) -> int:
+        return 3
+
+    async def send(self, chat: ChatConfig, message: OutboundMessage) -> DeliveryResult:
+        async with self.db.read() as session:
+            lease_until = (await session.execute(select(OutboxMessage.lease_until))).scalar_one()
+        self.leases.append((lease_until if lease_until.tzinfo else lease_until.replace(tzinfo=UTC)) - START)
+        return DeliveryResult(ok=True, detail="ok")
+
+
+async def test_a_claim_covers_every_post_of_a_split_message(config: Config) -> None:
+    db = Database(config.database.url)
+    await db.upgrade()
+    sender = _SlowSplitSender(db)
+    worker = OutboxWorker(
+        db=db, clock=ManualClock(START), directory=Directory(config), senders={"wecom_duty": sender}, worker_id="w",
+        lease=timedelta(seconds=30), post_timeout=timedelta(seconds=20),
+    )
+    async with db.transaction() as session:
+        await outbox.enqueue(session, key="long", chat_id="wecom_duty", text="长消息", mentions=[], now=START)
+    assert await worker.run_once() == 1
+    # Three posts of up to 20 s each, plus one timeout's margin for recording: 80 s, not the 30 s lease.
+    assert sender.leases == [timedelta(seconds=80)]
+    async with db.read() as session:
+        assert (await session.execute(select(OutboxMessage.status))).scalar_one() == outbox.SENT
     await db.dispose()

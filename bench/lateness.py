@@ -113,12 +113,20 @@ async def run(runtime: Runtime, seconds: float) -> None:
         await runtime.outbox.drain()
 
 
-async def lateness(runtime: Runtime) -> list[float]:
+async def lateness(runtime: Runtime, opens: datetime) -> tuple[list[float], list[str]]:
+    """Every delivered reminder's lateness (sorted), and the seconds of the window with the
+    latest reminders: a stall shows as a run of late seconds, a slow pipeline as a drift."""
     async with runtime.db.read() as session:
         rows = (await session.execute(
             select(OutboxMessage.due_at, OutboxMessage.sent_at).where(OutboxMessage.clock.is_not(None))
         )).all()
-    return sorted((sent - due).total_seconds() for due, sent in rows if sent is not None)
+    late = [(due, (sent - due).total_seconds()) for due, sent in rows if sent is not None]
+    worst: dict[int, float] = {}
+    for due, seconds in late:
+        second = int((due - opens).total_seconds())
+        worst[second] = max(worst.get(second, 0.0), seconds)
+    slowest = sorted(worst.items(), key=lambda kv: -kv[1])[:5]
+    return sorted(seconds for _, seconds in late), [f"+{second}s: {value:.2f}s" for second, value in slowest]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -161,7 +169,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             print(f"warning: filling ran {behind:.1f} s into the window; raise --lead", file=sys.stderr)
         print(f"running the scheduler (tick {args.tick:g} s) …", file=sys.stderr)
         await run(runtime, (opens - datetime.now(UTC)).total_seconds() + args.window + 10)
-        values = await lateness(runtime)
+        values, worst = await lateness(runtime, opens)
     finally:
         await runtime.db.dispose()
         if pg_name:
@@ -173,6 +181,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "max_s": round(values[-1], 3) if values else None,
         "mean_s": round(statistics.fmean(values), 3) if values else None,
         "target_p99_s": 1.0,
+        "latest_seconds_of_the_window": worst,
     }
     return result
 

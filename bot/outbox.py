@@ -105,6 +105,8 @@ class OutboxWorker:
         self.batch = batch
         self._rng = random.Random()
         self._tasks: set[asyncio.Task[int]] = set()
+        self._draining = False  # run_due in progress
+        self._again = False  # …and asked for again meanwhile
 
     def add_senders(self, senders: Mapping[str, Sender]) -> None:
         """Route the given chats (chat id → sender) through a platform channel."""
@@ -125,13 +127,22 @@ class OutboxWorker:
     async def run_due(self) -> int:
         """Deliver batch after batch until a claim comes back short: the scheduler's job. One
         batch per tick would cap a replica at `batch` messages a second, well under a burst of
-        reminders falling due together. Returns how many rows were claimed in all."""
+        reminders falling due together. One drain at a time per process: a call while one runs
+        makes that one go round again instead of starting a second. Returns the rows claimed."""
+        if self._draining:
+            self._again = True
+            return 0
+        self._draining = True
         claimed = 0
-        while True:
-            count = await self.run_once()
-            claimed += count
-            if count < self.batch:
-                return claimed
+        try:
+            while True:
+                self._again = False
+                count = await self.run_once()
+                claimed += count
+                if count < self.batch and not self._again:
+                    return claimed
+        finally:
+            self._draining = False
 
     async def run_once(self) -> int:
         """Deliver what is due now, one claimed batch; returns how many rows were claimed.

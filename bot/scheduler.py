@@ -54,16 +54,25 @@ class DeadlineTimer:
     def __init__(self, runtime: Runtime, tick: float) -> None:
         self.runtime = runtime
         self.tick = tick
-        self._lock = asyncio.Lock()  # the tick and the timer never sweep at the same time
+        self._lock = asyncio.Lock()  # held while sweeping: the tick and the timer never overlap
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for: datetime | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
+        self._again = False
 
     async def run(self) -> None:
+        """Sweep now (the tick or the timer). While a sweep runs, another call only asks it to go
+        round once more, so the tick never queues up behind a timed sweep."""
+        if self._lock.locked():
+            self._again = True
+            return
         async with self._lock:
-            if await self.runtime.deadlines.run_once():
-                self.runtime.outbox.kick(until_idle=True)
+            self._again = True
+            while self._again:
+                self._again = False
+                if await self.runtime.deadlines.run_once():
+                    self.runtime.outbox.kick(until_idle=True)
             self._arm(await self.runtime.deadlines.next_due())
 
     def _arm(self, due: datetime | None) -> None:
@@ -138,11 +147,14 @@ class Jobs:
     async def stop(self) -> None:
         # Pause first: APScheduler's shutdown cancels the jobs still running.
         self.timer.stop()
-        self.scheduler.pause()
+        started = self.scheduler.running
+        if started:
+            self.scheduler.pause()
         busy = self._running | self.timer.tasks()
         if busy:
             await asyncio.wait(busy, timeout=STOP_WAIT)
-        self.scheduler.shutdown(wait=False)
+        if started:
+            self.scheduler.shutdown(wait=False)
 
 
 def build_scheduler(runtime: Runtime) -> Jobs:

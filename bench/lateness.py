@@ -38,8 +38,8 @@ from bot.config import load_config
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
 from handlers.deadline_rules import next_point_at
+from handlers.items import item_clocks
 from handlers.policy import deadlines
-from handlers.reminders import item_clocks
 from store.models import Counter, Item, OutboxMessage
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,8 @@ from bot.metrics import Metrics
 from bot.vocab import FINAL_STATUSES
 from handlers.deadline_rules import due_points, next_point_at, running_clocks
 from handlers.duty import DutyLookup
-from handlers.reminders import Reminding, item_clocks, queue_reminder
+from handlers.items import item_clocks
+from handlers.reminders import Reminding, queue_reminder
 from store.db import Database
 from store.models import Item
 

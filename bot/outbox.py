@@ -39,7 +39,7 @@ from bot.messages import OutboundMessage
 from bot.metrics import Metrics
 from bot.vocab import Role
 from handlers.deadline_rules import running_clocks
-from handlers.reminders import item_clocks
+from handlers.items import item_clocks
 from store import audit, channel_status, chatlog, outbox, ratelimit
 from store.db import Database
 from store.models import Item, OutboxMessage
@@ -147,26 +147,25 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """Deliver what is due now, one claimed batch; returns how many rows were claimed.
 
-        The claimed batch is worked through in as few transactions as the posts allow: each
-        transaction records the post just made, then takes the following rows until one needs a
-        post to a platform — rows whose clock stopped are cancelled and rows for a chat no channel
-        serves are recorded on the way. So a platform post is re-checked and has its claim renewed
+        The claimed batch is worked through in as few transactions as the posts allow: the claim
+        shares its transaction with the first step, and each later step records the post just
+        made; a step then takes rows until one needs a post to a platform — rows whose clock
+        stopped are cancelled and rows for a chat no channel serves are recorded on the way. So a
+        platform post is re-checked (and its claim renewed when the lease might not cover it)
         just before it goes out and is recorded right after (a kill loses at most the post in
-        flight), while a run of rows without a post costs one transaction, not three per row.
+        flight), while a reply costs two transactions, and a run of rows without a post one.
         """
         run = self.claim_id(next(self._runs))
-        async with self.db.transaction() as session:
-            rows = await outbox.claim(session, worker=run, now=self.clock.now(), lease=self.lease, limit=self.batch)
-        queue = deque(rows)
+        queue: deque[OutboxMessage] = deque()
         waiting: dict[str, _Waiting] = {}
         try:
-            posted: _Posted | None = None
-            while queue or posted is not None:
-                outgoing = await self._step(run, posted, queue, waiting)
-                posted = await self._post(outgoing) if outgoing is not None else None
+            claimed, outgoing = await self._step(run, None, queue, waiting, claim=True)
+            while outgoing is not None:
+                posted = await self._post(outgoing)
+                _, outgoing = await self._step(run, posted, queue, waiting)
         finally:
             await self._put_back(run, waiting)
-        return len(rows)
+        return claimed
 
     def claim_id(self, run: int) -> str:
         """Who holds a claim: this worker and the run. Each run claims under its own id, so that a
@@ -248,21 +247,32 @@ class OutboxWorker:
         return list(rows[:low]) if low >= 2 else []
 
     async def _step(
-        self, run: str, posted: _Posted | None, queue: deque[OutboxMessage], waiting: dict[str, _Waiting]
-    ) -> _Outgoing | None:
-        """One transaction: record the post just made, then take rows off the queue until one needs
-        a post (returned, its claim renewed and its rate slots reserved) or the queue is empty."""
+        self, run: str, posted: _Posted | None, queue: deque[OutboxMessage], waiting: dict[str, _Waiting],
+        *, claim: bool = False,
+    ) -> tuple[int, _Outgoing | None]:
+        """One transaction: claim a batch into the queue (`claim`) or record the post just made,
+        then take rows off the queue until one needs a post (returned, its claim kept and its rate
+        slots reserved) or the queue is empty. Returns how many rows were claimed, and that row."""
         now = self.clock.now()
-        failures: list[tuple[OutboxMessage, DeliveryResult]] = []
+        claimed = 0
+        failures: list[tuple[OutboxMessage, DeliveryResult, dict[str, object]]] = []
         async with self.db.transaction() as session:
-            items = await _items_of(session, [*queue, *([posted.row] if posted else [])])
+            if claim:
+                rows = await outbox.claim(session, worker=run, now=now, lease=self.lease, limit=self.batch)
+                queue.extend(rows)
+                claimed = len(rows)
             if posted is not None and not await self._settle(session, posted.row, run, posted.result, posted.channel,
-                                                             now, items):
-                failures.append((posted.row, posted.result))
+                                                             now, posted.log_fields):
+                failures.append((posted.row, posted.result, posted.log_fields))
+            items: dict[int, Item] = {}
             cancelled: list[OutboxMessage] = []
             recorded: list[OutboxMessage] = []
             outgoing = None
             while queue and outgoing is None:
+                if queue[0].item_id is not None and queue[0].item_id not in items:
+                    # The items of the rows this step will take, read together (an item deleted
+                    # meanwhile stays missing, and its reminder is cancelled).
+                    items.update(await _items_of(session, self._this_step(queue, waiting), known=items))
                 row = queue.popleft()
                 chat = self.directory.chats.get(row.chat_id)
                 sender = self.senders.get(chat.id) if chat is not None else None
@@ -274,17 +284,29 @@ class OutboxWorker:
                     cancelled.append(row)
                 elif chat is None:
                     gone = DeliveryResult(ok=False, detail=f"chat {row.chat_id!r} is no longer configured")
-                    await self._settle(session, row, run, gone, None, now, items)
-                    failures.append((row, gone))
+                    fields = _log_fields(row, items)
+                    await self._settle(session, row, run, gone, None, now, fields)
+                    failures.append((row, gone, fields))
                 elif sender is None:
                     recorded.append(row)  # no channel serves this chat: recording it is the delivery
                 else:
                     outgoing = await self._prepare(session, run, row, chat, sender, key, waiting, now, items)
             await self._finish_unposted(session, run, cancelled, recorded, now, items)
-        for row, result in failures:
+        for row, result, fields in failures:
             log.warning("outbox row %s not delivered: %s", row.id, result.detail,
-                        extra=_log_fields(row, items, outcome="retry" if result.retryable else "failed"))
-        return outgoing
+                        extra={**fields, "outcome": "retry" if result.retryable else "failed"})
+        return claimed, outgoing
+
+    def _this_step(self, queue: Iterable[OutboxMessage], waiting: Mapping[str, _Waiting]) -> list[OutboxMessage]:
+        """The rows a step will take: up to the first one that needs a post."""
+        taken = []
+        for row in queue:
+            taken.append(row)
+            chat = self.directory.chats.get(row.chat_id)
+            sender = self.senders.get(chat.id) if chat is not None else None
+            if chat is not None and sender is not None and self.rate_key(sender, chat, row) not in waiting:
+                break
+        return taken
 
     async def _prepare(
         self, session: AsyncSession, run: str, row: OutboxMessage, chat: ChatConfig, sender: Sender,
@@ -299,7 +321,10 @@ class OutboxWorker:
         )
         slots = posts_needed(sender, chat, message)
         lease = max(self.lease, self.post_timeout * (slots + 1))
-        if not await outbox.renew(session, row.id, worker=run, now=now, lease=lease):
+        # A claim taken moments ago already covers the post (no one takes a row over before its
+        # lease runs out); later rows of a batch renew, and learn whether they were taken over.
+        covered = row.lease_until is not None and row.lease_until - now >= self.post_timeout * (slots + 1)
+        if not covered and not await outbox.renew(session, row.id, worker=run, now=now, lease=lease):
             log.warning("outbox row %s was taken over by another worker; %s leaves it", row.id, run,
                         extra=_log_fields(row, items, outcome="taken_over"))
             return None
@@ -318,7 +343,7 @@ class OutboxWorker:
         except Exception as exc:  # a channel bug must not stop the worker; retry it later
             log.exception("sending outbox row %s failed", outgoing.row.id, extra=outgoing.log_fields)
             result = DeliveryResult(ok=False, retryable=True, detail=type(exc).__name__)
-        return _Posted(outgoing.row, result, sender.channel_id)
+        return _Posted(outgoing.row, result, sender.channel_id, outgoing.log_fields)
 
     async def _finish_unposted(
         self, session: AsyncSession, run: str, cancelled: Sequence[OutboxMessage], recorded: Sequence[OutboxMessage],
@@ -337,11 +362,11 @@ class OutboxWorker:
                                                 now=now))
             for row in recorded:
                 if row.id in mine:
-                    await self._record_sent(session, row, now, items)
+                    await self._record_sent(session, row, now, _log_fields(row, items))
 
     async def _settle(
         self, session: AsyncSession, row: OutboxMessage, run: str, result: DeliveryResult, channel: str | None,
-        now: datetime, items: Mapping[int, Item],
+        now: datetime, fields: Mapping[str, object],
     ) -> bool:
         """Record a post's outcome in the caller's transaction; True when it was delivered."""
         if channel is not None:
@@ -349,7 +374,7 @@ class OutboxWorker:
                                         error=result.detail, config_error=result.config_error)
         if result.ok:
             if await outbox.finish(session, row.id, worker=run, status=outbox.SENT, now=now):
-                await self._record_sent(session, row, now, items)
+                await self._record_sent(session, row, now, fields)
             return True
         retry_at = now + backoff(row.attempts, self._rng) if result.retryable else None
         status = outbox.PENDING if result.retryable else outbox.FAILED
@@ -361,7 +386,7 @@ class OutboxWorker:
         return False
 
     async def _record_sent(
-        self, session: AsyncSession, row: OutboxMessage, now: datetime, items: Mapping[int, Item]
+        self, session: AsyncSession, row: OutboxMessage, now: datetime, fields: Mapping[str, object]
     ) -> None:
         """A delivered row goes into the chat log (what the simulator shows) and, when it is about
         an item, into the item's audit trail."""
@@ -376,7 +401,7 @@ class OutboxWorker:
         if row.item_id is not None:
             await self._audit_notice(session, row, now)
         log.info("outbox row %s sent", row.id,
-                 extra=_log_fields(row, items, outcome="sent", late_by_s=round(late_by, 3)))
+                 extra={**fields, "outcome": "sent", "late_by_s": round(late_by, 3)})
 
     async def _audit_notice(self, session: AsyncSession, row: OutboxMessage, now: datetime) -> None:
         """Every reminder and notice sent about an item goes into its audit trail (考核 needs it)."""
@@ -424,6 +449,7 @@ class _Posted:
     row: OutboxMessage
     result: DeliveryResult
     channel: str
+    log_fields: dict[str, object]
 
 
 @dataclass
@@ -448,9 +474,12 @@ def _wanted(row: OutboxMessage, item: Item | None) -> bool:
     return row.clock in running and running[row.clock] == row.clock_due
 
 
-async def _items_of(session: AsyncSession, rows: Iterable[OutboxMessage]) -> dict[int, Item]:
-    """The items the rows are about, read in one query (to re-check clocks, and to log numbers)."""
-    ids = {row.item_id for row in rows if row.item_id is not None}
+async def _items_of(
+    session: AsyncSession, rows: Iterable[OutboxMessage], known: Mapping[int, Item] | None = None
+) -> dict[int, Item]:
+    """The items the rows are about (but not yet `known`), read in one query (to re-check clocks,
+    and to log their numbers)."""
+    ids = {row.item_id for row in rows if row.item_id is not None} - set(known or ())
     if not ids:
         return {}
     result = await session.execute(select(Item).where(Item.id.in_(ids)))

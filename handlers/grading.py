@@ -99,7 +99,7 @@ async def apply_grade(ctx: Context, item: Item, grade: Grade) -> Outcome:
         item.graded_at = ctx.now
         item.graded_by = ctx.sender.id
     common.advance_status(item, ItemStatus.GRADED)
-    common.reschedule(item, ctx.now, skip_past=True)
+    common.reschedule(ctx, item, skip_past=True)
     await pending.close_for_item(ctx.session, item.id, "grade")
     event_id = await common.record(
         ctx, item, "regraded" if old else "graded", detail=grade.value,

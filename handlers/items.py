@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.vocab import FINAL_STATUSES, Grade, ItemStatus
 from handlers.context import Context, Outcome
+from handlers.deadline_rules import ItemClocks, next_point_at
 from handlers.permissions import Action, allowed, who_may
 from handlers.policy import local_time, next_due
 from store import audit, outbox
@@ -106,9 +107,25 @@ def grade_of(item: Item) -> Grade | None:
     return Grade(item.grade) if item.grade else None
 
 
-def reschedule(item: Item, now: datetime, *, skip_past: bool = False) -> None:
-    """The item's clocks changed (reported, graded, acknowledged, answered…): let the deadline
-    sweep look at it at once.
+def item_clocks(item: Item) -> ItemClocks:
+    """The facts the deadline rules need about an item."""
+    return ItemClocks(
+        status=item.status,
+        grade=Grade(item.grade) if item.grade else None,
+        reported_at=item.reported_at,
+        grade_due=item.grade_due_at,
+        pass_on_due=item.pass_on_due_at,
+        response_due=item.response_due_at,
+        acknowledged=item.acknowledged_at is not None,
+        responded=item.responded_at is not None,
+    )
+
+
+def reschedule(ctx: Context, item: Item, *, skip_past: bool = False) -> None:
+    """The item's clocks changed (reported, graded, acknowledged, answered…): put its next
+    reminder point where the deadline sweep will find it — at once when a point between the
+    last sweep and now is still owed, else at the point's own time. (Not simply "now": a sweep
+    per new item would be a write transaction per report for nothing.)
 
     `skip_past`: reminder points already in the past are not sent (after grading or re-grading
     the notice itself states the deadlines; a burst of stale reminders would only be noise).
@@ -116,9 +133,9 @@ def reschedule(item: Item, now: datetime, *, skip_past: bool = False) -> None:
     if item.status in FINAL_STATUSES:
         item.next_reminder_at = None
         return
-    item.next_reminder_at = now
     if skip_past or item.reminded_until is None:
-        item.reminded_until = now
+        item.reminded_until = ctx.now
+    item.next_reminder_at = next_point_at(item_clocks(item), ctx.config.policy, ctx.tz, item.reminded_until)
 
 
 def advance_status(item: Item, status: ItemStatus) -> None:

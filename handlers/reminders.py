@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Config
 from bot.directory import Directory
-from bot.vocab import Grade, Role
-from handlers.deadline_rules import ClockName, ItemClocks, Point, audience
+from bot.vocab import Role
+from handlers.deadline_rules import ClockName, Point, audience
 from handlers.duty import DutyLookup
 from handlers.items import summary_without_link
 from handlers.policy import local_time, remaining_text, unique
@@ -49,19 +49,6 @@ class Reminding:
     config: Config
     directory: Directory
     duty: DutyLookup
-
-
-def item_clocks(item: Item) -> ItemClocks:
-    return ItemClocks(
-        status=item.status,
-        grade=Grade(item.grade) if item.grade else None,
-        reported_at=item.reported_at,
-        grade_due=item.grade_due_at,
-        pass_on_due=item.pass_on_due_at,
-        response_due=item.response_due_at,
-        acknowledged=item.acknowledged_at is not None,
-        responded=item.responded_at is not None,
-    )
 
 
 def reminder_text(item: Item, point: Point, now: datetime, config: Config, late: bool) -> str:

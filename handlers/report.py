@@ -91,7 +91,7 @@ async def create_item(ctx: Context, raw_text: str) -> Outcome:
         referred_to=[],
         updated_at=ctx.now,
     )
-    common.reschedule(item, ctx.now)
+    common.reschedule(ctx, item)
     await item_store.add(ctx.session, item)
     if unit_id is not None:
         await item_store.set_units(ctx.session, item, [unit_id], new_item=True)

@@ -203,7 +203,7 @@ async def assign(ctx: Context, command: AssignCommand) -> Outcome:
         item.acknowledged_by = None
         item.status = ItemStatus.ASSIGNED.value
     common.advance_status(item, ItemStatus.ASSIGNED)
-    common.reschedule(item, ctx.now)
+    common.reschedule(ctx, item)
     after = {"units": unit_ids, **common.snapshot(item, "status")}
     await common.record(ctx, item, "assigned", detail="、".join(u.name for u in units), before=before, after=after)
     names = "、".join(
@@ -230,7 +230,7 @@ async def acknowledge(ctx: Context, command: ItemText) -> Outcome:
     item.acknowledged_at = ctx.now
     item.acknowledged_by = ctx.sender.id
     common.advance_status(item, ItemStatus.ACKNOWLEDGED)
-    common.reschedule(item, ctx.now)
+    common.reschedule(ctx, item)
     await common.record(ctx, item, "acknowledged", before=before,
                         after=common.snapshot(item, "status", "acknowledged_at"))
     following = ""
@@ -265,7 +265,7 @@ async def respond(ctx: Context, command: RespondCommand) -> Outcome:
     item.response_link = command.link
     item.response_text = command.text
     common.advance_status(item, ItemStatus.RESPONDED)
-    common.reschedule(item, ctx.now)
+    common.reschedule(ctx, item)
     await common.record(ctx, item, "responded", detail=command.text, before=before,
                         after=common.snapshot(item, *fields))
     late = ""
@@ -285,7 +285,7 @@ async def close(ctx: Context, command: ItemText) -> Outcome:
     before = common.snapshot(item, "status", "verdict")
     item.status = ItemStatus.CLOSED.value
     item.closed_at = ctx.now
-    common.reschedule(item, ctx.now)
+    common.reschedule(ctx, item)
     item.verdict = command.text
     await common.record(ctx, item, "closed", detail=command.text, before=before,
                         after=common.snapshot(item, "status", "verdict"))
@@ -300,7 +300,7 @@ async def no_response(ctx: Context, command: ItemText) -> Outcome:
     before = common.snapshot(item, "status", "verdict")
     item.status = ItemStatus.NO_RESPONSE.value
     item.closed_at = ctx.now
-    common.reschedule(item, ctx.now)
+    common.reschedule(ctx, item)
     item.verdict = command.text
     await pending.close_for_item(ctx.session, item.id, "grade")
     await common.record(ctx, item, "no_response", detail=command.text, before=before,
@@ -324,7 +324,7 @@ async def merge(ctx: Context, command: MergeCommand) -> Outcome:
     item.status = ItemStatus.MERGED.value
     item.merged_into = target.number
     item.closed_at = ctx.now
-    common.reschedule(item, ctx.now)
+    common.reschedule(ctx, item)
     await pending.close_for_item(ctx.session, item.id, "grade")
     await common.record(ctx, item, "merged", detail=f"#{target.number}", before=before,
                         after=common.snapshot(item, "status", "merged_into"))

@@ -16,8 +16,7 @@ from tests.test_deadlines import bot_posts, last_seq, major_item
 
 
 async def _next_point(bot: Bot) -> timedelta:
-    """How far the item's next reminder point is (after a sweep has placed it: grading marks the
-    item for the next sweep by setting it to now)."""
+    """How far the item's next reminder point is, after a sweep has settled what is owed now."""
     await bot.runtime.deadlines.run_once()
     return await _stored_next_point(bot)
 

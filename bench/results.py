@@ -228,6 +228,17 @@ def markdown(report: Mapping[str, Any]) -> str:
     for p in roster:
         lines += ["", f"Roster lookup (`bench/roster_lookup.py`), {_db(p['database'])}:", "", "```",
                   p["output"], "```"]
+    counted = [p for p in points if p["scenario"] == "statements"]
+    if counted:
+        lines += ["", "## SQL per command (`bench/statements.py`: counts, so they do not move with the machine's load)",
+                  "", "Per command through the real path of a platform message: the handler's transaction, then the "
+                  "outbox run that posts its reply.", "",
+                  "| Database | Command | handler statements | handler transactions | outbox statements | "
+                  "outbox transactions |", "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {_db(p['database'])} | {name} | {_fmt(f['handler_statements'])} | "
+                  f"{_fmt(f['handler_transactions'])} | {_fmt(f['outbox_statements'])} | "
+                  f"{_fmt(f['outbox_transactions'])} |"
+                  for p in counted for name, f in p["per_command"].items()]
     if report.get("profiles"):
         lines += ["", "## Profiles (py-spy, separate unmeasured runs)", ""]
         lines += [f"- {p['name']}: [{Path(p['summary']).name}]({Path(p['summary']).relative_to('bench')}), raw stacks "

@@ -560,7 +560,8 @@ def _settle_timed(bench: Bench, key: str, quiet: float = 2.0, timeout: float = 1
 
 def others(bench: Bench) -> None:
     """The other benchmarks in bench/ (other engineers' files, called as their docstrings say,
-    never edited): the roster lookup and the reminder lateness. Their own output is kept."""
+    never edited): the roster lookup and the reminder lateness; and the SQL count per command.
+    Their own output is kept."""
     quick = bench.settings.quick
     databases = ("sqlite",) if quick else bench.settings.databases
     roster_script = BENCH / "roster_lookup.py"
@@ -597,6 +598,24 @@ def others(bench: Bench) -> None:
                   f"p99 {result.get('p99_s')} s", flush=True)
         else:
             bench.skip(f"reminder lateness on {database}", "bench/lateness.py is not there")
+        statements(bench, database)
+
+
+def statements(bench: Bench, database: str) -> None:
+    """SQL statements and transactions per command (bench/statements.py): counts, not timings."""
+    print(f"SQL per command (bench/statements.py) on {database}", flush=True)
+    out = WORK / f"statements-{database}.json"
+    out.unlink(missing_ok=True)
+    command = [PYTHON, "-m", "bench.statements", "--json", str(out)]
+    command += ["--database", postgres.PG_URL] if database == "postgresql" else []
+    done = _run_other(bench, command)
+    if not out.exists():
+        bench.skip(f"statements per command on {database}",
+                   f"bench.statements exited {done.returncode}: {(done.stderr or done.stdout).strip()[-300:]}")
+        return
+    bench.points.append({"scenario": "statements", **json.loads(out.read_text(encoding="utf-8")),
+                         "database": database})
+    print("    " + "\n    ".join(done.stdout.strip().splitlines()[1:]), flush=True)
 
 
 def _run_other(bench: Bench, command: list[str]) -> subprocess.CompletedProcess[str]:

@@ -112,6 +112,9 @@ class PersonConfig(_Model):
         return value
 
 
+EnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,99}$")]
+
+
 class ChatConfig(_Model):
     id: Ident
     platform: Platform
@@ -122,16 +125,22 @@ class ChatConfig(_Model):
     platform_chat_id: str | None = None
     # Name of the environment variable holding this chat's own robot webhook URL; when unset the
     # chat uses its channel's webhook_env (each group robot has its own URL).
-    webhook_env: str | None = None
+    webhook_env: EnvName | None = None
     # DingTalk only: the variable holding this chat's own robot's 加签 secret (each custom robot
     # has its own SEC… secret); when unset the channel's secret_env is used.
-    secret_env: str | None = None
+    secret_env: EnvName | None = None
     # Stand-in for the roster: who is on duty for this chat when no roster says otherwise.
     duty_officers: list[str] = []
     duty_leaders: list[str] = []
 
+    @model_validator(mode="after")
+    def _secret_only_on_dingtalk(self) -> ChatConfig:
+        # A WeCom group robot's webhook carries its key in the URL and takes no signing secret:
+        # a secret_env there would be silently ignored, so say so instead.
+        if self.secret_env is not None and self.platform is not Platform.DINGTALK:
+            raise ValueError("secret_env 仅适用于钉钉群（企业微信群机器人的 webhook 不需要加签密钥），请删除此项")
+        return self
 
-EnvName = Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{0,99}$")]
 
 
 class WecomChannelConfig(_Model):

@@ -27,6 +27,8 @@ from store.db import Database
 log = logging.getLogger(__name__)
 
 UNKNOWN_SENDER = "您好，您尚未登记为本群值班助手的使用人员，请联系管理员{admins}将您加入配置。"
+UNKNOWN_CHAT = "您好，本群尚未接入舆情值班助手，请联系管理员{admins}将本群加入配置。"
+DIRECT_CHAT = "您好，请在值班群内 @ 机器人发送指令（单聊消息不予处理）。如需帮助，请联系管理员{admins}。"
 TOO_LONG = "消息过长（{length}字），请控制在{limit}字以内后重新发送。"
 INTERNAL_ERROR = "抱歉，处理您的消息时出现系统错误，本条指令未生效。请稍后重试，如仍失败请联系管理员。"
 TRUNCATED = "…（过长，已截断）"
@@ -60,8 +62,16 @@ class MessageHandler:
         return False, text
 
     def unknown_sender_reply(self) -> Reply:
+        return Reply(UNKNOWN_SENDER.format(admins=self._admins()))
+
+    def unknown_chat_reply(self, *, group: bool) -> Reply:
+        """The one answer to a message from a chat no channel serves: a group not yet in the
+        configuration, or a private (single) chat with the robot. Same words on every platform."""
+        return Reply((UNKNOWN_CHAT if group else DIRECT_CHAT).format(admins=self._admins()))
+
+    def _admins(self) -> str:
         admins = "、".join(p.name for p in self.directory.people_with(Role.ADMIN))
-        return Reply(UNKNOWN_SENDER.format(admins=f"（{admins}）" if admins else ""))
+        return f"（{admins}）" if admins else ""
 
     async def handle(self, message: InboundMessage) -> Handled:
         chat = self.directory.chats[message.chat_id]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.dialect import upsert_insert
 from store.models import ChannelStatus
 
 
@@ -16,14 +16,14 @@ async def record(
     error: str | None = None, config_error: bool = False,
 ) -> None:
     """Upsert the outcome (several workers may report for the same chat at once)."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     values: dict[str, object] = (
         {"last_ok_at": now, "config_error": False}
         if ok
         else {"last_error_at": now, "last_error": error, "config_error": config_error}
     )
-    statement = insert(ChannelStatus).values(channel=channel, chat_id=chat_id, **{"config_error": False, **values})
+    statement = upsert_insert(session, ChannelStatus).values(
+        channel=channel, chat_id=chat_id, **{"config_error": False, **values}
+    )
     statement = statement.on_conflict_do_update(index_elements=["channel", "chat_id"], set_=values)
     await session.execute(statement)
 

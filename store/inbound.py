@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.dialect import upsert_insert
 from store.models import InboundSeen
 
 
@@ -17,10 +17,8 @@ async def first_time(session: AsyncSession, channel: str, message_id: str, now: 
     Call it inside the transaction that handles the message: if handling fails, the record
     rolls back too and the platform's retry is handled instead of being dropped.
     """
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
-        insert(InboundSeen)
+        upsert_insert(session, InboundSeen)
         .values(channel=channel, message_id=message_id[:128], seen_at=now)
         .on_conflict_do_nothing(index_elements=["channel", "message_id"])
     )

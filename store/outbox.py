@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.dialect import on_postgresql, upsert_insert
 from store.models import OutboxMessage
 
 PENDING = "pending"
@@ -58,9 +58,7 @@ async def enqueue(
         "clock_due": clock_due,
         "late": late,
     }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
+    statement = upsert_insert(session, OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
     result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))
 
@@ -78,8 +76,7 @@ async def claim(
     if chat_ids is not None:
         candidates = candidates.where(OutboxMessage.chat_id.in_(list(chat_ids)))
     candidates = candidates.limit(limit)
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    if dialect == "postgresql":
+    if on_postgresql(session):
         # Replicas skip each other's locked rows instead of queueing behind them.
         candidates = candidates.with_for_update(skip_locked=True)
     statement = (
@@ -195,8 +192,7 @@ async def take_pending_for_chat(session: AsyncSession, chat_id: str, now: dateti
         .order_by(OutboxMessage.due_at, OutboxMessage.id)
         .limit(limit)
     )
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    if dialect == "postgresql":
+    if on_postgresql(session):
         ids = ids.with_for_update(skip_locked=True)
     result = await session.execute(
         update(OutboxMessage)

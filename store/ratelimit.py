@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.dialect import on_postgresql, upsert_insert
 from store.models import RateEvent, RateKey
 
 
@@ -27,11 +27,11 @@ async def reserve(
     that needs more posts than the whole budget (over 400 KB on DingTalk) takes the whole budget.
     """
     slots = max(1, min(slots, limit))
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(insert(RateKey).values(key=key).on_conflict_do_nothing(index_elements=["key"]))
+    await session.execute(
+        upsert_insert(session, RateKey).values(key=key).on_conflict_do_nothing(index_elements=["key"])
+    )
     lock = select(RateKey.key).where(RateKey.key == key)
-    if dialect == "postgresql":
+    if on_postgresql(session):
         lock = lock.with_for_update()
     await session.execute(lock)
     since = now - window

@@ -9,9 +9,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from store.dialect import upsert_insert
 from store.models import (
     Counter,
     RosterAssignment,
@@ -241,8 +241,7 @@ async def create_roll_call(session: AsyncSession, *, chat_id: str, at: datetime,
                            people: Sequence[str], leaders: Sequence[str]) -> bool:
     """Record a roll call once per chat and time (any number of ticks or replicas). True if new."""
     values = {"chat_id": chat_id, "at": at, "due_at": due_at, "people": list(people), "leaders": list(leaders)}
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(RosterRollCall).values(**values)
+    statement = upsert_insert(session, RosterRollCall).values(**values)
     result = await session.execute(statement.on_conflict_do_nothing(index_elements=["chat_id", "at"]))
     return bool(getattr(result, "rowcount", 0))
 

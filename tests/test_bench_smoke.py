@@ -158,3 +158,16 @@ def test_results_tables_put_each_figure_beside_its_target() -> None:
     text = markdown(report)
     assert "| report ingestion (上报 + URL) | SQLite | 1,200.0 | 10.00 | 40.00 | 0.120 | – |" in text
     assert "**missed**" in text and "- read postgresql: no server" in text
+
+
+async def test_statement_counts_follow_the_real_path_of_a_message() -> None:
+    import argparse
+
+    from bench import statements
+
+    result = await statements.main(argparse.Namespace(database=None, repeat=2, json=None))
+    report = result["per_command"]["上报"]
+    # One transaction for the message, two for its reply (claim with the first step; settle).
+    assert report["handler_transactions"] == 1 and report["outbox_transactions"] == 2
+    assert report["handler_statements"] > report["outbox_statements"] > 0
+    assert set(result["per_command"]) == {"上报", "查询 #N", "值班"}

@@ -92,3 +92,15 @@ def test_a_lease_shorter_than_two_post_timeouts_is_refused() -> None:
     assert problem.startswith("delivery:") and "lease_seconds（45）" in problem and "两倍" in problem
     data["delivery"].update(lease_seconds=60)
     assert problems_of(data) == []
+
+
+def test_chat_secret_env_is_for_dingtalk_only_and_env_names_are_checked() -> None:
+    data = example()
+    index = next(i for i, chat in enumerate(data["chats"]) if chat["platform"] == "wecom")
+    data["chats"][index]["secret_env"] = "DUTYBOT_SOME_SECRET"
+    [problem] = problems_of(data)
+    assert problem.startswith(f"chats[{index}]:") and "仅适用于钉钉群" in problem
+    data = example()
+    data["chats"][index]["webhook_env"] = "my-webhook"
+    [problem] = problems_of(data)
+    assert problem.startswith(f"chats[{index}].webhook_env:")

@@ -13,9 +13,10 @@ from xml.etree import ElementTree
 import pytest
 from sqlalchemy import select
 
-from bot.channels.wecom import DIRECT_CHAT, UNKNOWN_CHAT, UNSUPPORTED
+from bot.channels.wecom import UNSUPPORTED
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.dispatch import DIRECT_CHAT, UNKNOWN_CHAT
 from store import outbox
 from store.models import ChannelStatus, ChatMessage, InboundSeen, Item, ItemEvent, OutboxMessage
 from tests.fakes.wecom import (

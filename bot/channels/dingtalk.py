@@ -34,7 +34,7 @@ from bot.channels.dingtalk_sign import epoch_ms, from_epoch_ms, signed_webhook_u
 from bot.channels.dingtalk_stream import StreamReceiver, gateway_endpoint, load_sdk
 from bot.config import ChatConfig, DingtalkChannelConfig
 from bot.directory import Directory
-from bot.messages import InboundMessage, OutboundMessage
+from bot.messages import InboundMessage, OutboundMessage, Reply
 from bot.runtime import Runtime
 from bot.vocab import Platform
 
@@ -495,7 +495,11 @@ class DingtalkChannel:
             log.info("dingtalk %s: message %s from staffId %s in conversation %s (type %s) is not from a "
                      "configured chat and person; answered, not recorded", self.id, message.msg_id,
                      message.staff_id, message.conversation_id, message.conversation_type)
-            await self._answer_unknown(message)
+            group = message.conversation_type == "2"
+            handler = runtime.handler
+            known_chat = chat is not None and chat.id in self._chat_ids
+            reply = handler.unknown_sender_reply() if known_chat else handler.unknown_chat_reply(group=group)
+            await self._answer_unknown(message, reply)
             return
         reply_url = self._reply_url(message)
         inbound = InboundMessage(
@@ -525,13 +529,12 @@ class DingtalkChannel:
             return None
         return url
 
-    async def _answer_unknown(self, message: RobotMessage) -> None:
+    async def _answer_unknown(self, message: RobotMessage, reply: Reply) -> None:
         """One polite answer saying whom to ask, straight to the sessionWebhook (no database)."""
         url = self._reply_url(message)
         if url is None or not session_usable(message.session_expires_at, self.runtime.clock.now()):
             log.info("dingtalk %s: no usable sessionWebhook to answer message %s", self.id, message.msg_id)
             return
-        reply = self.runtime.handler.unknown_sender_reply()
         for body in self._builder.bodies(reply.text, Mentions()):
             result = await post_json(self.runtime.http, url, serialize(body), self._secrets())
             if not result.ok:

@@ -39,7 +39,7 @@ from bot.config import ChatConfig, WecomChannelConfig
 from bot.directory import Directory
 from bot.messages import InboundMessage, OutboundMessage
 from bot.runtime import Runtime
-from bot.vocab import Platform, Role
+from bot.vocab import Platform
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,6 @@ SECRET_IN_TEXT = re.compile(r"https?://\S+|\b(key|response_code|access_token)=[^
 
 # -- user-facing text -------------------------------------------------------------------------------
 
-UNKNOWN_CHAT = "您好，本群尚未接入舆情值班助手，请联系管理员{admins}将本群加入配置。"
-DIRECT_CHAT = "您好，请在值班群内 @ 机器人发送指令（单聊消息不予处理）。如需帮助，请联系管理员{admins}。"
 UNSUPPORTED = "暂不支持图片、文件等类型的消息，请发送文字指令。"
 NO_WEBHOOK = "群 {chat} 未配置群机器人 webhook（环境变量 {env}）"
 BAD_TOKEN = "通道 {channel} 的环境变量 {env} 不是有效的 Token：应为不含空格的英文字母、数字或符号。"
@@ -268,8 +266,7 @@ class WecomChannel:
         if chat is None:
             log.info("wecom %s: message %s from a chat this channel does not serve (chattype %s, chatid %s)",
                      self.id, msgid, payload.get("chattype"), payload.get("chatid"))
-            template = UNKNOWN_CHAT if payload.get("chattype") == "group" else DIRECT_CHAT
-            return template.format(admins=self._admins())
+            return self._runtime.handler.unknown_chat_reply(group=payload.get("chattype") == "group").text
         person = self._runtime.directory.person_by_platform_user(Platform.WECOM, userid)
         if person is None:
             log.info("wecom %s: message %s from unregistered user %s in chat %s", self.id, msgid, userid, chat.id)
@@ -291,10 +288,6 @@ class WecomChannel:
             return None
         chat = self._runtime.directory.chat_by_platform_id(Platform.WECOM, chatid)
         return chat if chat is not None and chat.id in self._webhooks else None
-
-    def _admins(self) -> str:
-        names = "、".join(p.name for p in self._runtime.directory.people_with(Role.ADMIN))
-        return f"（{names}）" if names else ""
 
     async def _answer_directly(self, reply_url: str | None, text: str) -> None:
         """One answer on response_url without recording anything (unknown chat or sender)."""
@@ -328,7 +321,7 @@ class WecomChannel:
             return web.Response()  # events (enter_agent, …): nothing to say
         log.info("wecom %s: direct message %s from %s to the app, answered with the help text",
                  self.id, message.findtext("MsgId"), user)
-        reply = self._passive_reply(user, DIRECT_CHAT.format(admins=self._admins()))
+        reply = self._passive_reply(user, self._runtime.handler.unknown_chat_reply(group=False).text)
         return web.Response(body=reply, content_type="application/xml")
 
     def _passive_reply(self, to_user: str, text: str) -> bytes:

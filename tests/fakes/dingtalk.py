@@ -187,6 +187,7 @@ class FakeDingTalk:
     def message(
         self, text: str, *, staff_id: str | None = "dt_sunli", conversation_id: str = DUTY_CONVERSATION,
         msg_id: str | None = None, expires_in_ms: int = SESSION_LIFETIME_MS, msgtype: str = "text",
+        conversation_type: str = "2",
     ) -> dict[str, Any]:
         """A robot message as DingTalk sends it (HTTP body or Stream `data`), with a fresh session."""
         number = next(self._ids)
@@ -197,7 +198,7 @@ class FakeDingTalk:
             "msgtype": msgtype,
             "msgId": msg_id or f"msgFAKE{number:08d}",
             "createAt": created,
-            "conversationType": "2",
+            "conversationType": conversation_type,  # "1" single chat, "2" group
             "conversationId": conversation_id,
             "conversationTitle": "清河县舆情值班群",
             "senderId": f"$:LWCP_v1:$fake{number}",

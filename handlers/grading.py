@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bot.vocab import Grade, ItemStatus
@@ -32,6 +33,7 @@ NOTICE_BODY = (
 )
 
 router = Router("grading")
+SHORTHAND = re.compile(r"^(#|第?\d+号)")
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,26 @@ async def grade_item(ctx: Context, command: GradeCommand) -> Outcome:
     return await apply_grade(ctx, item, command.grade)
 
 
+async def _shorthand_grade(ctx: Context) -> Outcome | None:
+    # Only with an explicit number mark ("#12", "12号"): "1 2" is too easily something else.
+    if not SHORTHAND.match(ctx.text):
+        return None
+    ref = take_item_ref(ctx.text)
+    if ref is None or not ref[1]:
+        return None
+    grade = parse_grade(ref[1])
+    if grade is None:
+        return None  # "#12 something": not a grade, left to the other readers of free text
+    return await grade_item(ctx, GradeCommand(ref[0], grade))
+
+
 @router.fallback
 async def answer_grade_question(ctx: Context) -> Outcome | None:
-    """A bare "1" / "重大" from someone the bot asked for a grade in this chat."""
+    """A bare "1" / "重大" from someone the bot asked for a grade in this chat; or "#12 重大"
+    (any form of the number, a grade word) from anyone, read as 定级 #12 重大."""
     grade = parse_grade(ctx.text)
     if grade is None:
-        return None
+        return await _shorthand_grade(ctx)
     question = await pending.find(ctx.session, ctx.chat.platform.value, ctx.chat.id, ctx.sender.id)
     if question is None or question.kind != "grade" or question.item_id is None:
         return None

@@ -97,6 +97,19 @@ async def test_regrade_recomputes_from_report_time_and_is_audited(bot: Bot) -> N
     assert "无需调整" in same["text"]
 
 
+async def test_number_and_grade_without_the_verb_is_a_grade_command(bot: Bot) -> None:
+    await bot.say("liu_yang", "上报 城关镇老街商户反映占道经营整治")
+    reply = await bot.say("zhao_min", "＃１　较大")  # full-width, not the person the question went to
+    assert reply["text"].startswith("【舆情通报】#1 较大")
+    reply = await bot.say("li_hua", "1号重大")
+    assert reply["text"].startswith("【舆情通报】#1 等级调整：较大 → 重大")
+    refused = await bot.say("liu_yang", "#1 一般")  # the same permission as 定级
+    assert refused["text"].startswith("抱歉，您无权对 #1 执行“定级”")
+    for text in ("1 2", "#1 特大"):  # no number mark, or no grade: not read as grading
+        assert (await bot.say("li_hua", text))["text"].startswith("未识别的指令")
+    assert [e.after["grade"] for e in await events(bot, "regraded")] == ["重大"]
+
+
 async def test_grade_question_expires_with_a_clear_answer(bot: Bot) -> None:
     await reported(bot)
     bot.clock.advance(timedelta(minutes=16))

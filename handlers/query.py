@@ -23,7 +23,7 @@ ACTIONS = {
     "reported": "上报", "graded": "定级", "regraded": "调整等级", "assigned": "转办",
     "acknowledged": "签收", "progress": "进展", "responded": "回应", "closed": "办结",
     "no_response": "不予回应", "merged": "合并", "absorbed": "并入重复线索", "referred": "移交",
-    "refused": "操作被拒绝", "notice": "发送提醒",
+    "refused": "操作被拒绝", "notice": "发送通知",
 }
 
 router = Router("query")
@@ -67,7 +67,7 @@ async def _details(ctx: Context, item: Item) -> list[str]:
     units = await item_store.units_of(ctx.session, item.id)
     lines = [
         f"#{item.number}【{item.grade or '未定级'}】{item.status}" + ("（涉密）" if item.classified else ""),
-        f"摘要：{common.public_summary(item)}",
+        f"摘要：{common.summary_without_link(item)}",  # the link is on the 来源 line
         f"来源：{item.source}" + (f" {item.link}" if item.link and not item.classified else ""),
         f"类别：{item.category}｜承办：{common.unit_names(ctx, units)}",
         f"上报：{ctx.name(item.reported_by)} {local_time(item.reported_at, ctx.tz)}",

@@ -385,3 +385,11 @@ async def test_notice_shows_the_link_once(bot: Bot) -> None:
     await reported(bot)
     reply = await bot.say("zhao_min", "1")
     assert reply["text"].count("https://weibo.com/123/abc") == 1
+
+
+async def test_query_shows_the_link_once_on_the_source_line(bot: Bot) -> None:
+    await bot.say("liu_yang", "上报 城关镇人民路积水严重 https://weibo.com/1")
+    details = (await bot.say("zhao_min", "查询 #1"))["text"].splitlines()
+    assert "摘要：城关镇人民路积水严重" in details
+    assert "来源：微博 https://weibo.com/1" in details
+    assert sum("https://weibo.com/1" in line for line in details) == 1

@@ -180,5 +180,5 @@ async def test_sent_reminders_are_in_the_audit_trail(bot: Bot) -> None:
     bot.clock.advance(timedelta(minutes=31))
     await tick(bot)
     reply = await bot.say("zhao_min", "查询 #1")
-    assert "舆情值班助手 发送提醒 【提醒】#1 重大｜通报时限" in reply["text"]
-    assert "发送提醒 【超时】#1 重大｜通报" in reply["text"]
+    assert "舆情值班助手 发送通知 【提醒】#1 重大｜通报时限" in reply["text"]
+    assert "发送通知 【超时】#1 重大｜通报" in reply["text"]

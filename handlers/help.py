@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from handlers.context import Context, Outcome
+from handlers.parsing import parse_grade
+from handlers.roster import ROLL_CALL_WORDS
 from handlers.router import Router, Usage
 
 HELP = """舆情值班助手 · 指令
@@ -29,6 +31,9 @@ HELP = """舆情值班助手 · 指令
 排班 日期[班次] 值班员|带班领导 @某人 — 管理员调整排班
 编号可写 #12、＃12 或 12号。"""
 UNKNOWN = "未识别的指令。发送“帮助”查看可用指令。"
+# A bare answer that found no question: say so, rather than "unrecognised".
+NO_GRADE_QUESTION = "您当前没有待回复的定级询问（可能已定级或已过期）。如需定级或调整等级，请发送“定级 #编号 等级”。"
+NO_ROLL_CALL = "本群当前没有需要您应答的点名。"
 
 router = Router("help")
 
@@ -49,4 +54,8 @@ async def show_help(ctx: Context, command: HelpCommand) -> Outcome:
 
 @router.fallback
 async def unknown(ctx: Context) -> Outcome | None:
+    if parse_grade(ctx.text) is not None:
+        return Outcome.say(NO_GRADE_QUESTION)
+    if ctx.text.strip() in ROLL_CALL_WORDS:
+        return Outcome.say(NO_ROLL_CALL)
     return Outcome.say(UNKNOWN)

@@ -118,13 +118,13 @@ async def test_grade_question_expires_with_a_clear_answer(bot: Bot) -> None:
     assert (await item(bot, 1)).grade is None
     # The question is answered once: a second "2" is no longer taken as an answer.
     again = await bot.say("liu_yang", "2")
-    assert "未识别的指令" in again["text"]
+    assert again["text"].startswith("您当前没有待回复的定级询问")
 
 
 async def test_only_people_asked_may_answer_with_a_bare_number(bot: Bot) -> None:
     await reported(bot)
     reply = await bot.say("wei_na", "1")  # education's leader was not asked
-    assert "未识别的指令" in reply["text"]
+    assert reply["text"].startswith("您当前没有待回复的定级询问")
     assert (await item(bot, 1)).grade is None
     assert await count(bot, PendingQuestion) > 0
     await bot.say("liu_yang", "3")  # the reporter was asked
@@ -393,3 +393,9 @@ async def test_query_shows_the_link_once_on_the_source_line(bot: Bot) -> None:
     assert "摘要：城关镇人民路积水严重" in details
     assert "来源：微博 https://weibo.com/1" in details
     assert sum("https://weibo.com/1" in line for line in details) == 1
+
+
+async def test_an_answer_without_a_question_says_so(bot: Bot) -> None:
+    assert (await bot.say("zhao_min", "在"))["text"] == "本群当前没有需要您应答的点名。"
+    assert (await bot.say("zhao_min", "重大"))["text"].startswith("您当前没有待回复的定级询问")
+    assert (await bot.say("zhao_min", "随便"))["text"].startswith("未识别的指令")

@@ -8,13 +8,11 @@ logging at WARNING, on the default asyncio event loop.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import logging
-import signal
 
 from aiohttp import web
+
+from bench.servers.run import main
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -24,29 +22,11 @@ async def callback(request: web.Request) -> web.Response:
     return web.json_response({})
 
 
-async def serve(host: str, port: int) -> None:
+def make_app() -> web.Application:
     app = web.Application(client_max_size=64 * 1024)
     app.router.add_post("/callback/dingtalk/dingtalk", callback)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"ceiling listening on http://{host}:{port}", flush=True)
-    await stop.wait()
-    await runner.cleanup()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    asyncio.run(serve(args.host, args.port))
+    return app
 
 
 if __name__ == "__main__":
-    main()
+    main(make_app, "ceiling")

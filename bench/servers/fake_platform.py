@@ -13,12 +13,9 @@ Run as: python -m bench.servers.fake_platform --port N
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import logging
-import signal
-
 from aiohttp import web
+
+from bench.servers.run import main
 
 COUNTS = web.AppKey("counts", dict)
 
@@ -40,33 +37,15 @@ async def count(request: web.Request) -> web.Response:
     return web.json_response(request.app[COUNTS])
 
 
-async def serve(host: str, port: int) -> None:
+def make_app() -> web.Application:
     app = web.Application(client_max_size=1024 * 1024)
     app[COUNTS] = {"dingtalk": 0, "onebot": 0}
     app.router.add_post("/robot/send", robot)
     app.router.add_post("/robot/sendBySession", robot)
     app.router.add_post("/{action:send_msg|send_group_msg|send_private_msg}", onebot)
     app.router.add_get("/count", count)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"fake platform listening on http://{host}:{port}", flush=True)
-    await stop.wait()
-    await runner.cleanup()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    asyncio.run(serve(args.host, args.port))
+    return app
 
 
 if __name__ == "__main__":
-    main()
+    main(make_app, "fake platform")

@@ -205,7 +205,7 @@ class OutboxWorker:
                 return
             rows = await outbox.take_pending_for_chat(session, chat.id, until, DIGEST_MAX)
             items = await _items_of(session, rows)
-            wanted = [row for row in rows if row.clock is None or _wanted(row, items.get(row.item_id or 0))]
+            wanted = [row for row in rows if _wanted(row, items)]
             stale = [row.id for row in rows if row not in wanted]
             await outbox.mark_merged(session, stale, outbox.CANCELLED)
             folded = self._fitting(wanted, chat, sender)
@@ -280,7 +280,7 @@ class OutboxWorker:
                 if key is not None and key in waiting:
                     # The webhook's budget ran out earlier in this batch: no need to ask again.
                     waiting[key].add(row, chat, sender)
-                elif row.clock is not None and row.item_id is not None and not _wanted(row, items.get(row.item_id)):
+                elif not _wanted(row, items):
                     cancelled.append(row)
                 elif chat is None:
                     gone = DeliveryResult(ok=False, detail=f"chat {row.chat_id!r} is no longer configured")
@@ -466,8 +466,12 @@ class _Waiting:
             self.chats[chat.id] = (chat, sender)
 
 
-def _wanted(row: OutboxMessage, item: Item | None) -> bool:
-    """A reminder row is wanted while its clock still runs with the deadline it was queued for."""
+def _wanted(row: OutboxMessage, items: Mapping[int, Item]) -> bool:
+    """Still to be sent? A notice that is not a reminder always is; a reminder while its clock
+    still runs with the deadline it was queued for (its item gone: no longer)."""
+    if row.clock is None or row.item_id is None:
+        return True
+    item = items.get(row.item_id)
     if item is None:
         return False
     running = {c.name.value: c.due for c in running_clocks(item_clocks(item))}

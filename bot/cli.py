@@ -36,6 +36,7 @@ from store.models import ChannelStatus
 DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"
 BUNDLED_EXAMPLE = Path(__file__).resolve().parent / "examples" / "config.example.toml"
 log = logging.getLogger("dutybot")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def safe_url(url: str) -> str:
@@ -377,6 +378,13 @@ def _add_db_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="数据库 URL，覆盖配置文件")
 
 
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"未知的日志级别 {value!r}，可选 {'、'.join(LOG_LEVELS)}")
+    return level
+
+
 def _default_log_format() -> str:
     wanted = os.environ.get("DUTYBOT_LOG_FORMAT", "text").strip().lower()
     return wanted if wanted in logs.FORMATS else "text"
@@ -384,7 +392,7 @@ def _default_log_format() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dutybot", description="舆情值班助手 dutybot")
-    parser.add_argument("--log-level", default=os.environ.get("DUTYBOT_LOG_LEVEL", "INFO"),
+    parser.add_argument("--log-level", default=os.environ.get("DUTYBOT_LOG_LEVEL", "INFO"), type=_log_level,
                         help="日志级别：DEBUG、INFO、WARNING（默认 INFO，或环境变量 DUTYBOT_LOG_LEVEL）")
     parser.add_argument("--log-format", choices=logs.FORMATS, default=_default_log_format(),
                         help="日志格式：text（默认）或 json（每行一个 JSON 对象，含线索编号 item 和幂等键 key；"

@@ -53,6 +53,14 @@ def test_log_format_flag_and_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     assert build_parser().parse_args(["check-config", "x"]).log_format == "text"
 
 
+def test_an_unknown_log_level_is_a_clear_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(["--log-level", "verbose", "check-config", "x"])
+    assert stop.value.code == 2
+    assert "未知的日志级别 'verbose'" in capsys.readouterr().err
+    assert build_parser().parse_args(["--log-level", "warning", "check-config", "x"]).log_level == "WARNING"
+
+
 def test_configure_installs_one_handler() -> None:
     root = logging.getLogger()
     saved = root.handlers[:], root.level

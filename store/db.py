@@ -3,13 +3,16 @@
 One `Database` per process. Writes go through `transaction()`: on SQLite a process-wide lock
 makes the single writer explicit (SQLite allows one writer at a time; queuing in asyncio is
 cheaper and fairer than spinning on "database is locked"), and BEGIN IMMEDIATE takes the write
-lock up front so a second process (a CLI command next to the server) waits instead of failing
-half-way.
+lock up front so a second process (a CLI command next to the server) makes us wait instead of
+failing half-way. SQLite statements run on the event-loop thread (`store/sqlite_inline.py`);
+waiting for another process's lock is an `asyncio.sleep`, and WAL checkpoints run in a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,19 +22,31 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from store.sqlite_inline import inline_creator, is_busy
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+# How long a writer waits for another process's SQLite write lock before giving up (the same as
+# the busy timeout a threaded driver would have had).
+BUSY_WAIT_SECONDS = 10.0
+# At most one WAL checkpoint per this many seconds, and only after commits.
+CHECKPOINT_INTERVAL = 1.0
+
+log = logging.getLogger(__name__)
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def _prepare_sqlite_file(url: str) -> None:
+def _sqlite_path(url: str) -> str:
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if not database or database == ":memory:":
+        raise ValueError("SQLite needs a file: sqlite+aiosqlite:///PATH")
+    Path(database).parent.mkdir(parents=True, exist_ok=True)
+    return database
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> None:
@@ -43,7 +58,10 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
+        # No busy handler: it would block the event loop. Database._begin_writing waits instead.
+        cursor.execute("PRAGMA busy_timeout=0")
+        # Checkpoints (and their fsyncs) run in a thread: Database._checkpoint.
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -56,8 +74,9 @@ class Database:
         self.url = url
         self.sqlite = is_sqlite(url)
         kwargs: dict[str, Any] = {"echo": echo}
-        if self.sqlite:
-            _prepare_sqlite_file(url)
+        self.path = _sqlite_path(url) if self.sqlite else None
+        if self.path is not None:
+            kwargs.update(async_creator=inline_creator(self.path))
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         self.engine = create_async_engine(url, **kwargs)
@@ -65,16 +84,46 @@ class Database:
             _sqlite_pragmas(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock()
+        self._checkpointer: _Checkpointer | None = _Checkpointer(self.path) if self.path else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on any error."""
-        if self.sqlite:
-            async with self._write_lock, self.sessions() as session, session.begin():
-                yield session
-        else:
+        if not self.sqlite:
             async with self.sessions() as session, session.begin():
                 yield session
+            return
+        async with self._write_lock:
+            session = await self._begin_writing()
+            async with session:
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
+        if self._checkpointer is not None:
+            self._checkpointer.after_commit()
+
+    async def _begin_writing(self) -> AsyncSession:
+        """A session holding SQLite's write lock (BEGIN IMMEDIATE, from the "begin" event).
+
+        Another process may hold the lock for a moment: wait for it here, without blocking the
+        event loop, for up to BUSY_WAIT_SECONDS."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + BUSY_WAIT_SECONDS
+        pause = 0.001
+        while True:
+            session = self.sessions()
+            try:
+                await session.connection()
+                return session
+            except OperationalError as error:
+                await session.close()
+                if not is_busy(error) or loop.time() >= give_up:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -106,6 +155,53 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+
+
+class _Checkpointer:
+    """Copies SQLite's WAL back into the database file from a thread, at most once a second.
+
+    The inline connections never checkpoint (`wal_autocheckpoint = 0`): a checkpoint writes and
+    fsyncs, which must not happen on the event loop. PASSIVE never waits for readers or writers;
+    what it cannot copy yet, the next one does."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._connection: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last = 0.0
+        self._dirty = False
+
+    def after_commit(self) -> None:
+        self._dirty = True
+        loop = asyncio.get_running_loop()
+        if (self._task is None or self._task.done()) and loop.time() - self._last >= CHECKPOINT_INTERVAL:
+            self._last = loop.time()
+            self._dirty = False
+            self._task = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        try:
+            await asyncio.to_thread(self._checkpoint)
+        except Exception:
+            # The WAL keeps growing until one succeeds; nothing is lost, so say it and go on.
+            log.warning("SQLite WAL checkpoint failed", exc_info=True)
+
+    def _checkpoint(self) -> None:
+        if self._connection is None:
+            # Used by one checkpoint at a time, from whichever worker thread runs it.
+            self._connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            await self._task
+        if self._dirty or self._task is not None:
+            await self._run()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:

@@ -395,7 +395,7 @@ class OutboxWorker:
         if row.clock is not None:
             self.metrics.reminder_lateness.observe(late_by)
         await chatlog.append(
-            session, chat_id=row.chat_id, at=now, sender="bot", mentions=row.mentions, kind="notice", flush=False,
+            session, chat_id=row.chat_id, at=now, sender="bot", mentions=row.mentions, kind="notice",
             text=render_mentions(row.text, row.mentions, self.directory),
         )
         if row.item_id is not None:
@@ -410,7 +410,6 @@ class OutboxWorker:
             session, at=now, actor="bot", action="notice", item_id=row.item_id, chat_id=row.chat_id,
             detail=first_line[:200],
             after={"key": row.key, "due_at": row.due_at.isoformat(), "late": row.late, "mentions": list(row.mentions)},
-            flush=False,
         )
 
     async def _alert_admins(

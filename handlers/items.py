@@ -59,11 +59,10 @@ async def record(
     before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
 ) -> int:
     item_store.touch(item, ctx.now)
-    event = await audit.record(
+    return await audit.record(
         ctx.session, at=ctx.now, actor=ctx.sender.id, chat_id=ctx.chat.id, action=action,
         item_id=item.id, detail=detail, before=before, after=after,
     )
-    return event.id
 
 
 async def copy_to_coordinators(ctx: Context, item: Item, text: str, key: str) -> None:

@@ -355,9 +355,8 @@ def _gap_line(ctx: Context, gap: Gap) -> str:
 
 async def _record(ctx: Context, action: str, detail: str, before: dict[str, Any] | None = None,
                   after: dict[str, Any] | None = None) -> int:
-    event = await audit.record(ctx.session, at=ctx.now, actor=ctx.sender.id, chat_id=ctx.chat.id, action=action,
-                               detail=detail, before=before, after=after)
-    return event.id
+    return await audit.record(ctx.session, at=ctx.now, actor=ctx.sender.id, chat_id=ctx.chat.id, action=action,
+                              detail=detail, before=before, after=after)
 
 
 # -- 值班 / 我的值班 -------------------------------------------------------------------------------------

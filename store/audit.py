@@ -6,10 +6,14 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import Item, ItemEvent
+from store.models import Item, ItemEvent, table_of
+
+_EVENTS = table_of(ItemEvent)
+# Built once: every command that changes something writes an entry.
+_RECORD = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 async def record(
@@ -23,24 +27,16 @@ async def record(
     detail: str = "",
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-    flush: bool = True,
-) -> ItemEvent:
-    """Add an audit entry. `flush=False` leaves the INSERT to the transaction's next flush (it
-    then goes out with the others in one batch); the entry has no id until then."""
-    event = ItemEvent(
-        item_id=item_id,
-        at=at,
-        actor=actor,
-        chat_id=chat_id,
-        action=action,
-        detail=detail,
-        before=before or {},
-        after=after or {},
+) -> int:
+    """Add an audit entry; returns its id."""
+    result = await session.execute(
+        _RECORD,
+        {
+            "item_id": item_id, "at": at, "actor": actor, "chat_id": chat_id, "action": action,
+            "detail": detail, "before": before or {}, "after": after or {},
+        },
     )
-    session.add(event)
-    if flush:
-        await session.flush()
-    return event
+    return int(result.scalar_one())
 
 
 async def timeline(session: AsyncSession, item_id: int) -> list[ItemEvent]:

@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import ChatMessage
+from store.models import ChatMessage, table_of
+
+# Built once: a chat-log line is written for every message in and every message out.
+_APPEND = insert(table_of(ChatMessage))
 
 
 async def append(
@@ -20,14 +23,12 @@ async def append(
     text: str,
     mentions: Sequence[str] = (),
     kind: str,
-    flush: bool = True,
-) -> ChatMessage:
-    """Add a chat-log line; with `flush=False` its INSERT waits for the transaction's next flush."""
-    message = ChatMessage(chat_id=chat_id, at=at, sender=sender, text=text, mentions=list(mentions), kind=kind)
-    session.add(message)
-    if flush:
-        await session.flush()
-    return message
+) -> None:
+    """Add a chat-log line (a Core INSERT: nothing reads the line back as an object)."""
+    await session.execute(
+        _APPEND,
+        {"chat_id": chat_id, "at": at, "sender": sender, "text": text, "mentions": list(mentions), "kind": kind},
+    )
 
 
 async def after(session: AsyncSession, chat_id: str, seq: int, limit: int = 500) -> list[ChatMessage]:

@@ -7,8 +7,15 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.dialect import upsert_insert
-from store.models import InboundSeen
+from store.dialect import Prepared
+from store.models import InboundSeen, table_of
+
+# Built once (see store/dialect.Prepared): every platform message runs it.
+_RECORD = Prepared(
+    lambda dialect: dialect.insert(table_of(InboundSeen)).on_conflict_do_nothing(
+        index_elements=["channel", "message_id"]
+    )
+)
 
 
 async def first_time(session: AsyncSession, channel: str, message_id: str, now: datetime) -> bool:
@@ -17,12 +24,9 @@ async def first_time(session: AsyncSession, channel: str, message_id: str, now: 
     Call it inside the transaction that handles the message: if handling fails, the record
     rolls back too and the platform's retry is handled instead of being dropped.
     """
-    statement = (
-        upsert_insert(session, InboundSeen)
-        .values(channel=channel, message_id=message_id[:128], seen_at=now)
-        .on_conflict_do_nothing(index_elements=["channel", "message_id"])
+    result = await session.execute(
+        _RECORD.on(session), {"channel": channel, "message_id": message_id[:128], "seen_at": now}
     )
-    result = await session.execute(statement)
     return bool(getattr(result, "rowcount", 0))
 
 

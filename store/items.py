@@ -5,18 +5,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.vocab import FINAL_STATUSES
-from store.models import Counter, Item, ItemUnit
+from store.models import Counter, Item, ItemUnit, table_of
+
+_COUNTERS = table_of(Counter)
+# Built once (see store/dialect.Prepared): both run on every 上报.
+_NEXT = (
+    update(_COUNTERS)
+    .where(_COUNTERS.c.name == bindparam("counter"))
+    .values(value=_COUNTERS.c.value + 1)
+    .returning(_COUNTERS.c.value)
+)
+_ADD_UNITS = insert(table_of(ItemUnit))
 
 
 async def next_number(session: AsyncSession) -> int:
     """Advance the deployment-wide item counter; the row lock serialises concurrent reporters."""
-    result = await session.execute(
-        update(Counter).where(Counter.name == "item").values(value=Counter.value + 1).returning(Counter.value)
-    )
+    result = await session.execute(_NEXT, {"counter": "item"})
     return int(result.scalar_one())
 
 
@@ -44,9 +52,13 @@ async def set_units(session: AsyncSession, item: Item, unit_ids: Sequence[str], 
     statement less on every 上报)."""
     if not new_item:
         await session.execute(delete(ItemUnit).where(ItemUnit.item_id == item.id))
-    for position, unit_id in enumerate(unit_ids):
-        session.add(ItemUnit(item_id=item.id, unit_id=unit_id, is_lead=position == 0, position=position))
     item.lead_unit_id = unit_ids[0] if unit_ids else None
+    if unit_ids:
+        await session.execute(
+            _ADD_UNITS,
+            [{"item_id": item.id, "unit_id": unit_id, "is_lead": position == 0, "position": position}
+             for position, unit_id in enumerate(unit_ids)],
+        )
     await session.flush()
 
 

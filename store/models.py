@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -52,6 +53,14 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's Table, for Core statements on the hot path (no ORM compile step, no unit of
+    work) that still use the model's column types (UTC datetimes, JSON)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class Counter(Base):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import ModuleType
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, Update, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.dialect import on_postgresql, upsert_insert
-from store.models import OutboxMessage
+from store.dialect import Prepared, on_postgresql
+from store.models import OutboxMessage, table_of
 
 PENDING = "pending"
 CLAIMED = "claimed"
@@ -23,6 +25,54 @@ FAILED = "failed"
 CANCELLED = "cancelled"  # a reminder whose clock stopped (or whose deadline moved) before sending
 MERGED = "merged"  # folded into a digest because the chat's backlog outgrew its rate budget
 DIGEST_PREFIX = "digest:"  # the key of a digest (bot/outbox.py)
+
+_OUTBOX = table_of(OutboxMessage)
+# The statements of every reply and notice, built once (see store/dialect.Prepared). Bound
+# parameters are named p_* so that they never clash with the columns an UPDATE sets.
+_ENQUEUE = Prepared(lambda dialect: dialect.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["key"]))
+
+
+def _claimable(now: Any) -> ColumnElement[bool]:
+    return or_(
+        (OutboxMessage.status == PENDING) & (OutboxMessage.due_at <= now),
+        (OutboxMessage.status == CLAIMED) & (OutboxMessage.lease_until < now),
+    )
+
+
+def _build_claim(dialect: ModuleType, *, some_chats: bool = False) -> Update:
+    now: BindParameter[datetime] = bindparam("p_now")
+    candidates = select(OutboxMessage.id).where(_claimable(now))
+    if some_chats:
+        candidates = candidates.where(OutboxMessage.chat_id.in_(bindparam("p_chats", expanding=True)))
+    candidates = candidates.order_by(OutboxMessage.due_at, OutboxMessage.id).limit(bindparam("p_limit"))
+    if dialect.__name__.endswith("postgresql"):
+        # Replicas skip each other's locked rows instead of queueing behind them.
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(candidates.scalar_subquery()), _claimable(now))
+        .values(status=CLAIMED, claimed_by=bindparam("p_worker"), lease_until=bindparam("p_lease_until"),
+                attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+
+
+_CLAIM = Prepared(_build_claim)
+_CLAIM_SOME_CHATS = Prepared(lambda dialect: _build_claim(dialect, some_chats=True))
+_MINE = (_OUTBOX.c.id == bindparam("p_id")) & (_OUTBOX.c.claimed_by == bindparam("p_worker")) & (
+    _OUTBOX.c.status == CLAIMED
+)
+_SETTLE_SENT = update(_OUTBOX).where(_MINE).values(
+    status=SENT, sent_at=bindparam("p_now"), last_error=bindparam("p_error"), lease_until=None
+)
+_SETTLE_RETRY = update(_OUTBOX).where(_MINE).values(
+    status=PENDING, due_at=bindparam("p_retry_at"), claimed_by=None, last_error=bindparam("p_error"), lease_until=None
+)
+_SETTLE_FINAL = update(_OUTBOX).where(_MINE).values(
+    status=bindparam("p_status"), last_error=bindparam("p_error"), lease_until=None
+)
+_RENEW = update(_OUTBOX).where(_MINE).values(lease_until=bindparam("p_lease_until"))
 
 
 async def enqueue(
@@ -58,8 +108,7 @@ async def enqueue(
         "clock_due": clock_due,
         "late": late,
     }
-    statement = upsert_insert(session, OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    result = await session.execute(statement)
+    result = await session.execute(_ENQUEUE.on(session), values)
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -68,25 +117,11 @@ async def claim(
     chat_ids: Sequence[str] | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to `limit` due rows (or rows whose lease ran out) for `worker`."""
-    claimable = or_(
-        (OutboxMessage.status == PENDING) & (OutboxMessage.due_at <= now),
-        (OutboxMessage.status == CLAIMED) & (OutboxMessage.lease_until < now),
-    )
-    candidates = select(OutboxMessage.id).where(claimable).order_by(OutboxMessage.due_at, OutboxMessage.id)
+    params: dict[str, object] = {"p_now": now, "p_limit": limit, "p_worker": worker, "p_lease_until": now + lease}
     if chat_ids is not None:
-        candidates = candidates.where(OutboxMessage.chat_id.in_(list(chat_ids)))
-    candidates = candidates.limit(limit)
-    if on_postgresql(session):
-        # Replicas skip each other's locked rows instead of queueing behind them.
-        candidates = candidates.with_for_update(skip_locked=True)
-    statement = (
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(candidates.scalar_subquery()), claimable)
-        .values(status=CLAIMED, claimed_by=worker, lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
-        .returning(OutboxMessage)
-        .execution_options(synchronize_session=False)
-    )
-    result = await session.execute(statement)
+        params["p_chats"] = list(chat_ids)
+    statement = (_CLAIM if chat_ids is None else _CLAIM_SOME_CHATS).on(session)
+    result = await session.execute(statement, params)
     return sorted(result.scalars(), key=lambda row: (row.due_at, row.id))
 
 
@@ -95,18 +130,14 @@ async def finish(
     error: str | None = None, retry_at: datetime | None = None,
 ) -> bool:
     """Settle a claimed row; only the worker holding the claim may (a taken-over claim is not ours)."""
-    values: dict[str, object] = {"last_error": error, "lease_until": None}
+    params: dict[str, object] = {"p_id": row_id, "p_worker": worker, "p_error": error}
     if status == SENT:
-        values.update(status=SENT, sent_at=now)
+        statement, params["p_now"] = _SETTLE_SENT, now
     elif retry_at is not None:
-        values.update(status=PENDING, due_at=retry_at, claimed_by=None)
+        statement, params["p_retry_at"] = _SETTLE_RETRY, retry_at
     else:
-        values.update(status=status)
-    result = await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == worker, OutboxMessage.status == CLAIMED)
-        .values(**values)
-    )
+        statement, params["p_status"] = _SETTLE_FINAL, status
+    result = await session.execute(statement, params)
     return bool(getattr(result, "rowcount", 0))
 
 
@@ -138,11 +169,7 @@ async def renew(session: AsyncSession, row_id: int, *, worker: str, now: datetim
     conditional UPDATE either extends the claim (the taker's claim re-checks the lease and skips
     the row) or finds the row gone to someone else.
     """
-    result = await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == worker, OutboxMessage.status == CLAIMED)
-        .values(lease_until=now + lease)
-    )
+    result = await session.execute(_RENEW, {"p_id": row_id, "p_worker": worker, "p_lease_until": now + lease})
     return bool(getattr(result, "rowcount", 0))
 
 

@@ -9,10 +9,24 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.models import PendingQuestion
+from store.models import PendingQuestion, table_of
+
+_QUESTIONS = table_of(PendingQuestion)
+# Built once (see store/dialect.Prepared): every 上报 and every answer runs them.
+_REPLACE = delete(_QUESTIONS).where(
+    _QUESTIONS.c.platform == bindparam("platform"),
+    _QUESTIONS.c.chat_id == bindparam("chat_id"),
+    _QUESTIONS.c.user_id.in_(bindparam("users", expanding=True)),
+)
+_ASK = insert(_QUESTIONS)
+_FIND = select(PendingQuestion).where(
+    PendingQuestion.platform == bindparam("platform"),
+    PendingQuestion.chat_id == bindparam("chat_id"),
+    PendingQuestion.user_id == bindparam("user_id"),
+)
 
 
 async def ask(
@@ -29,20 +43,14 @@ async def ask(
 ) -> None:
     """Put the question to each user, replacing any earlier question to the same user in that chat."""
     wanted = sorted(set(users))
-    await session.execute(
-        delete(PendingQuestion).where(
-            PendingQuestion.platform == platform,
-            PendingQuestion.chat_id == chat_id,
-            PendingQuestion.user_id.in_(wanted),
-        )
-    )
     if not wanted:
         return
+    await session.execute(_REPLACE, {"platform": platform, "chat_id": chat_id, "users": wanted})
     # One executemany, not one ORM INSERT per person: on SQLite the ORM must insert row by row to
     # read back each id, and every statement is a round trip on the message's hot path (every
     # 上报 asks 3–5 people). Nothing reads the new rows back as objects in this transaction.
     await session.execute(
-        insert(PendingQuestion),
+        _ASK,
         [
             {
                 "platform": platform, "chat_id": chat_id, "user_id": user, "kind": kind, "item_id": item_id,
@@ -54,13 +62,7 @@ async def ask(
 
 
 async def find(session: AsyncSession, platform: str, chat_id: str, user_id: str) -> PendingQuestion | None:
-    result = await session.execute(
-        select(PendingQuestion).where(
-            PendingQuestion.platform == platform,
-            PendingQuestion.chat_id == chat_id,
-            PendingQuestion.user_id == user_id,
-        )
-    )
+    result = await session.execute(_FIND, {"platform": platform, "chat_id": chat_id, "user_id": user_id})
     return result.scalar_one_or_none()
 
 

@@ -2,6 +2,10 @@
 
 The inbound message, the handler's writes, the queued notices and the replies in the chat log
 commit together or not at all, so a crash mid-way leaves no half-written item.
+
+A platform message's replies are queued in the outbox already claimed, and handed to the outbox
+worker once the transaction commits: it posts them at once, without a claim transaction of its
+own. Anything else the message queued (notices to leaders, copies) is claimed by a kick.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +29,7 @@ from handlers.parsing import MAX_TEXT, normalize
 from handlers.router import Dispatcher
 from store import chatlog, inbound, outbox
 from store.db import Database
+from store.models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +49,25 @@ def render_mentions(text: str, mentions: Sequence[str], directory: Directory) ->
     return f"{text}\n{names}"
 
 
+class ReplyDelivery(Protocol):
+    """Who posts a platform message's replies (bot/outbox.OutboxWorker)."""
+
+    def reply_claim(self, now: datetime) -> tuple[str, datetime]:
+        """A claim id for one message's replies, and the lease it holds them until."""
+        ...
+
+    def deliver(self, claim: str, rows: Sequence[OutboxMessage], *, kick: bool) -> None:
+        """Post the committed `rows` claimed under `claim`; `kick`: also claim what else is due."""
+        ...
+
+
 class MessageHandler:
     def __init__(
         self, *, db: Database, config: Config, directory: Directory, clock: Clock,
-        duty: DutyLookup, dispatcher: Dispatcher,
+        duty: DutyLookup, dispatcher: Dispatcher, delivery: ReplyDelivery,
     ) -> None:
         self.db = db
+        self.delivery = delivery
         self.config = config
         self.directory = directory
         self.clock = clock
@@ -96,11 +116,14 @@ class MessageHandler:
                     duty=self.duty, chat=chat, sender=sender, message=message, text=text,
                 )
                 outcome = await self.dispatcher.run(ctx) if text else Outcome()
-                await self._answer(session, message, outcome.replies)
+                claim, rows = await self._answer(session, message, outcome.replies)
+                # A platform message's notices go out at once; the simulator's wait for the tick.
+                kick = message.channel is not None and outbox.queued_in(session)
         except Exception:
             # The transaction rolled back: nothing of this message was written. Say so plainly.
             log.exception("handling a message in chat %s failed", chat.id, extra=_fields(message))
             return await self._respond_only(message, message.text, Reply(INTERNAL_ERROR))
+        self.delivery.deliver(claim, rows, kick=kick)
         return Handled(outcome.replies)
 
     async def _first_time(self, session: AsyncSession, message: InboundMessage) -> bool:
@@ -108,23 +131,33 @@ class MessageHandler:
             return True
         return await inbound.first_time(session, message.channel, message.message_id, self.clock.now())
 
-    async def _answer(self, session: AsyncSession, message: InboundMessage, replies: Sequence[Reply]) -> None:
-        """Log the replies; for a platform message also queue them for delivery, in this transaction."""
+    async def _answer(
+        self, session: AsyncSession, message: InboundMessage, replies: Sequence[Reply]
+    ) -> tuple[str, list[OutboxMessage]]:
+        """Log the replies; for a platform message queue them instead, claimed for delivery right
+        after this transaction commits (the claim id and the rows are returned for that)."""
         now = self.clock.now()
-        for index, reply in enumerate(replies):
-            if message.channel is not None:
-                # The platform's reply URL may be used once: give it to the first reply only.
-                first = index == 0
-                await outbox.enqueue(
-                    session, key=f"reply:{message.channel}:{message.message_id or now.isoformat()}:{index}",
-                    chat_id=message.chat_id, text=reply.text, mentions=reply.mentions, now=now,
-                    reply_url=message.reply_url if first else None,
-                    reply_url_expires_at=message.reply_url_expires_at if first else None,
-                )
-            else:
+        if message.channel is None:
+            for reply in replies:
                 await chatlog.append(session, chat_id=message.chat_id, at=now, sender="bot",
                                      text=render_mentions(reply.text, reply.mentions, self.directory),
                                      mentions=reply.mentions, kind="reply")
+            return "", []
+        claim, lease_until = self.delivery.reply_claim(now)
+        rows = []
+        for index, reply in enumerate(replies):
+            # The platform's reply URL may be used once: give it to the first reply only.
+            first = index == 0
+            row = await outbox.enqueue_claimed(
+                session, key=f"reply:{message.channel}:{message.message_id or now.isoformat()}:{index}",
+                chat_id=message.chat_id, text=reply.text, mentions=reply.mentions, now=now,
+                claimed_by=claim, lease_until=lease_until,
+                reply_url=message.reply_url if first else None,
+                reply_url_expires_at=message.reply_url_expires_at if first else None,
+            )
+            if row is not None:
+                rows.append(row)
+        return claim, rows
 
     async def _respond_only(self, message: InboundMessage, text: str, reply: Reply) -> Handled:
         """Answer without touching business data: the exchange is logged and the reply delivered."""
@@ -134,9 +167,11 @@ class MessageHandler:
                     return Handled(duplicate=True)
                 await chatlog.append(session, chat_id=message.chat_id, at=message.received_at,
                                      sender=message.sender_id[:64], text=text, kind="in")
-                await self._answer(session, message, [reply])
+                claim, rows = await self._answer(session, message, [reply])
         except Exception:
             log.exception("could not record a message in the chat log", extra=_fields(message))
+            return Handled((reply,))
+        self.delivery.deliver(claim, rows, kick=False)
         return Handled((reply,))
 
 

@@ -115,7 +115,9 @@ class OutboxWorker:
     def kick(self, *, until_idle: bool = False) -> None:
         """Deliver soon, without waiting for the next scheduler tick (e.g. a reply just queued);
         `until_idle` keeps claiming batches while there are due rows (a sweep queued many)."""
-        task = asyncio.get_running_loop().create_task(self.run_due() if until_idle else self.run_once())
+        self._track(asyncio.get_running_loop().create_task(self.run_due() if until_idle else self.run_once()))
+
+    def _track(self, task: asyncio.Task[int]) -> None:
         self._tasks.add(task)  # keep a reference: the loop holds tasks only weakly
         task.add_done_callback(self._tasks.discard)
 
@@ -155,17 +157,58 @@ class OutboxWorker:
         just before it goes out and is recorded right after (a kill loses at most the post in
         flight), while a reply costs two transactions, and a run of rows without a post one.
         """
-        run = self.claim_id(next(self._runs))
-        queue: deque[OutboxMessage] = deque()
+        return await self._work(self.claim_id(next(self._runs)), deque(), claim=True)
+
+    def reply_claim(self, now: datetime) -> tuple[str, datetime]:
+        """A claim for the replies of one message, taken by the transaction that queues them
+        (store.outbox.enqueue_claimed). Its lease covers one post and the moment before it; if this
+        process dies before posting, any worker takes the replies over when it runs out."""
+        return self.claim_id(next(self._runs)), now + self.post_timeout * 3
+
+    def deliver(self, claim: str, rows: Sequence[OutboxMessage], *, kick: bool) -> None:
+        """Post a message's replies, committed already claimed under `claim`, without a claim
+        transaction: the first goes out at once and its record shares a transaction with the
+        next. `kick`: the message queued other rows too (notices), for a worker to claim."""
+        if rows:
+            self._track(asyncio.get_running_loop().create_task(self._work(claim, deque(rows), claim=False)))
+        if kick:
+            self.kick()
+
+    async def _work(self, run: str, queue: deque[OutboxMessage], *, claim: bool) -> int:
+        """Claim a batch (`claim`) or take the rows given in `queue`, and post them one by one."""
         waiting: dict[str, _Waiting] = {}
+        claimed = 0
         try:
-            claimed, outgoing = await self._step(run, None, queue, waiting, claim=True)
+            outgoing = None if claim else self._ready_at_once(queue)
+            if outgoing is None and (claim or queue):
+                claimed, outgoing = await self._step(run, None, queue, waiting, claim=claim)
             while outgoing is not None:
                 posted = await self._post(outgoing)
                 _, outgoing = await self._step(run, posted, queue, waiting)
         finally:
             await self._put_back(run, waiting)
         return claimed
+
+    def _ready_at_once(self, queue: deque[OutboxMessage]) -> _Outgoing | None:
+        """The first row, if it can be posted with nothing to check in the database: a reply just
+        claimed (its lease covers the post), not about an item, answered on the platform's reply
+        URL (no webhook budget to reserve). Anything else goes through a step."""
+        row = queue[0] if queue else None
+        chat = self.directory.chats.get(row.chat_id) if row is not None else None
+        sender = self.senders.get(chat.id) if chat is not None else None
+        if row is None or chat is None or sender is None or row.item_id is not None:
+            return None
+        if self.rate_key(sender, chat, row) is not None:
+            return None
+        message = _message_of(row, chat)
+        if not self._covers(row, self.clock.now(), posts_needed(sender, chat, message)):
+            return None
+        queue.popleft()
+        return _Outgoing(row, chat, sender, message, _log_fields(row, {}))
+
+    def _covers(self, row: OutboxMessage, now: datetime, slots: int) -> bool:
+        """Whether the row's lease outlasts its posts (one timeout each, and one to spare)."""
+        return row.lease_until is not None and row.lease_until - now >= self.post_timeout * (slots + 1)
 
     def claim_id(self, run: int) -> str:
         """Who holds a claim: this worker and the run. Each run claims under its own id, so that a
@@ -315,16 +358,14 @@ class OutboxWorker:
         """Just before posting: keep the claim, then reserve the webhook's rate slots. None when
         another worker took the row over after our lease ran out, or the budget is spent (the row
         then waits for the moment it frees up)."""
-        message = OutboundMessage(
-            chat_id=chat.id, text=row.text, mentions=tuple(row.mentions), key=row.key,
-            reply_url=row.reply_url, reply_url_expires_at=row.reply_url_expires_at,
-        )
+        message = _message_of(row, chat)
         slots = posts_needed(sender, chat, message)
         lease = max(self.lease, self.post_timeout * (slots + 1))
         # A claim taken moments ago already covers the post (no one takes a row over before its
         # lease runs out); later rows of a batch renew, and learn whether they were taken over.
-        covered = row.lease_until is not None and row.lease_until - now >= self.post_timeout * (slots + 1)
-        if not covered and not await outbox.renew(session, row.id, worker=run, now=now, lease=lease):
+        if not self._covers(row, now, slots) and not await outbox.renew(
+            session, row.id, worker=run, now=now, lease=lease
+        ):
             log.warning("outbox row %s was taken over by another worker; %s leaves it", row.id, run,
                         extra=_log_fields(row, items, outcome="taken_over"))
             return None
@@ -463,6 +504,13 @@ class _Waiting:
         self.row_ids.append(row.id)
         if chat is not None:
             self.chats[chat.id] = (chat, sender)
+
+
+def _message_of(row: OutboxMessage, chat: ChatConfig) -> OutboundMessage:
+    return OutboundMessage(
+        chat_id=chat.id, text=row.text, mentions=tuple(row.mentions), key=row.key,
+        reply_url=row.reply_url, reply_url_expires_at=row.reply_url_expires_at,
+    )
 
 
 def _wanted(row: OutboxMessage, items: Mapping[int, Item]) -> bool:

@@ -51,8 +51,6 @@ class Runtime:
         directory = Directory(config)
         duty = RosterDuty(directory)  # the roster; chats without one keep their configured people
         duty.watch(db.engine)
-        handler = MessageHandler(db=db, config=config, directory=directory, clock=clock, duty=duty,
-                                 dispatcher=build_dispatcher())
         worker_id = f"{socket.gethostname()}:{os.getpid()}:{id(db):x}"
         metrics = Metrics()
         webhook_envs = {channel.id: channel.webhook_env for channel in config.channels}
@@ -63,6 +61,8 @@ class Runtime:
             rate_window=timedelta(seconds=delivery.rate_window_seconds), digest_after=delivery.digest_after,
             post_timeout=timedelta(seconds=delivery.timeout_seconds),
         )
+        handler = MessageHandler(db=db, config=config, directory=directory, clock=clock, duty=duty,
+                                 dispatcher=build_dispatcher(), delivery=worker)
         sweep = DeadlineSweep(db=db, clock=clock, config=config, directory=directory, duty=duty, metrics=metrics)
         return cls(config, clock, db, directory, duty, handler, worker, sweep, metrics)
 

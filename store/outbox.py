@@ -30,6 +30,11 @@ _OUTBOX = table_of(OutboxMessage)
 # The statements of every reply and notice, built once (see store/dialect.Prepared). Bound
 # parameters are named p_* so that they never clash with the columns an UPDATE sets.
 _ENQUEUE = Prepared(lambda dialect: dialect.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["key"]))
+_ENQUEUE_CLAIMED = Prepared(
+    lambda dialect: dialect.insert(_OUTBOX).on_conflict_do_nothing(index_elements=["key"]).returning(_OUTBOX.c.id)
+)
+# Set in a session's info when a transaction queued a message for a worker to claim.
+_QUEUED = "outbox.queued"
 
 
 def _claimable(now: Any) -> ColumnElement[bool]:
@@ -93,23 +98,40 @@ async def enqueue(
 ) -> bool:
     """Queue a message once per key. Returns False when the key already existed."""
     values = {
-        "key": key,
-        "chat_id": chat_id,
-        "text": text,
-        "mentions": list(mentions),
-        "item_id": item_id,
-        "created_at": now,
-        "due_at": due_at or now,
-        "status": PENDING,
-        "attempts": 0,
-        "reply_url": reply_url,
-        "reply_url_expires_at": reply_url_expires_at,
-        "clock": clock,
-        "clock_due": clock_due,
-        "late": late,
+        "key": key, "chat_id": chat_id, "text": text, "mentions": list(mentions), "item_id": item_id,
+        "created_at": now, "due_at": due_at or now, "status": PENDING, "attempts": 0,
+        "reply_url": reply_url, "reply_url_expires_at": reply_url_expires_at,
+        "clock": clock, "clock_due": clock_due, "late": late,
     }
     result = await session.execute(_ENQUEUE.on(session), values)
-    return bool(getattr(result, "rowcount", 0))
+    queued = bool(getattr(result, "rowcount", 0))
+    if queued:
+        session.info[_QUEUED] = True
+    return queued
+
+
+def queued_in(session: AsyncSession) -> bool:
+    """Whether this session's transaction queued a message for a worker to claim (`enqueue`)."""
+    return bool(session.info.get(_QUEUED))
+
+
+async def enqueue_claimed(
+    session: AsyncSession, *, key: str, chat_id: str, text: str, mentions: Sequence[str], now: datetime,
+    claimed_by: str, lease_until: datetime, reply_url: str | None = None,
+    reply_url_expires_at: datetime | None = None,
+) -> OutboxMessage | None:
+    """Queue a reply already claimed by `claimed_by`, who posts it once this transaction commits:
+    the queuing transaction is its claim. Returns the row (not attached to the session), or None
+    when the key already existed. If the claimant dies first, the lease runs out and any worker
+    takes the row over, as with any claim."""
+    values = {
+        "key": key, "chat_id": chat_id, "text": text, "mentions": list(mentions), "item_id": None,
+        "created_at": now, "due_at": now, "status": CLAIMED, "attempts": 1, "claimed_by": claimed_by,
+        "lease_until": lease_until, "reply_url": reply_url, "reply_url_expires_at": reply_url_expires_at,
+        "clock": None, "clock_due": None, "late": False,
+    }
+    row_id = (await session.execute(_ENQUEUE_CLAIMED.on(session), values)).scalar_one_or_none()
+    return None if row_id is None else OutboxMessage(id=row_id, **values)
 
 
 async def claim(

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from datetime import UTC, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import insert, select
 
 from bot.channels.base import DeliveryResult
 from bot.clock import ManualClock
 from bot.config import ChatConfig, Config
 from bot.directory import Directory
-from bot.messages import OutboundMessage
+from bot.messages import InboundMessage, OutboundMessage
 from bot.outbox import OutboxWorker
+from bot.runtime import Runtime
+from bot.vocab import Platform
 from store import outbox, ratelimit
 from store.db import Database
 from store.models import OutboxMessage, RateEvent
@@ -127,3 +131,105 @@ async def test_a_claim_covers_every_post_of_a_split_message(config: Config) -> N
     async with db.read() as session:
         assert (await session.execute(select(OutboxMessage.status))).scalar_one() == outbox.SENT
     await db.dispose()
+
+
+# -- replies: claimed by the message's own transaction ------------------------------------------------------------
+
+
+class _Recorder:
+    """A platform that accepts every post and keeps it."""
+
+    channel_id = "dingtalk"
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+
+    async def send(self, chat: ChatConfig, message: OutboundMessage) -> DeliveryResult:
+        self.sent.append(message)
+        return DeliveryResult(ok=True, detail="ok")
+
+
+def _report(clock: ManualClock, message_id: str) -> InboundMessage:
+    now = clock.now()
+    return InboundMessage(
+        platform=Platform.DINGTALK, chat_id="dingtalk_duty", sender_id="sun_li",
+        text=f"上报 网友反映滨河路停水 https://weibo.com/{message_id}", received_at=now, mentions_bot=True,
+        channel="dingtalk", message_id=message_id,
+        reply_url="https://oapi.dingtalk.com/robot/sendBySession?session=s",
+        reply_url_expires_at=now + timedelta(hours=1),
+    )
+
+
+async def _reply_row(db: Database, message_id: str) -> OutboxMessage:
+    async with db.read() as session:
+        row = (await session.execute(
+            select(OutboxMessage).where(OutboxMessage.key == f"reply:dingtalk:{message_id}:0")
+        )).scalar_one()
+    return row
+
+
+async def test_a_reply_is_posted_at_once_without_a_claim_transaction(
+    config: Config, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = Runtime.build(config, clock)
+    await runtime.db.upgrade()
+    recorder = _Recorder()
+    runtime.outbox.add_senders({"dingtalk_duty": recorder})
+    claims: list[str] = []
+    original = outbox.claim
+
+    async def spy(*args: object, **kwargs: object) -> list[OutboxMessage]:
+        claims.append("claim")
+        return await original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "claim", spy)
+    try:
+        await runtime.handler.handle(_report(clock, "m1"))
+        await runtime.outbox.drain()
+    finally:
+        await runtime.db.dispose()
+    assert len(recorder.sent) == 1 and "已受理舆情线索 #1" in recorder.sent[0].text
+    assert recorder.sent[0].reply_url is not None  # answered on the platform's reply URL
+    assert claims == []  # the message's transaction was the claim; no kick, no claim transaction
+
+
+async def test_a_reply_claimed_by_a_process_that_died_is_taken_over_when_its_lease_runs_out(
+    config: Config, clock: ManualClock
+) -> None:
+    runtime = Runtime.build(config, clock)
+    await runtime.db.upgrade()
+    recorder = _Recorder()
+    runtime.outbox.add_senders({"dingtalk_duty": recorder})
+    try:
+        handed: list[int] = []
+        # The process dies right after the message's commit, before the post: nothing is handed over.
+        runtime.handler.delivery = _Dead(runtime.outbox, handed)
+        await runtime.handler.handle(_report(clock, "m2"))
+        assert handed == [1] and recorder.sent == []
+        row = await _reply_row(runtime.db, "m2")
+        assert row.status == outbox.CLAIMED and row.claimed_by and row.lease_until is not None
+        # Until the short reply lease runs out nobody else may post it …
+        assert await runtime.outbox.run_once() == 0 and recorder.sent == []
+        # … then any worker takes it over: the reply is late, never lost.
+        clock.advance(row.lease_until - clock.now() + timedelta(seconds=1))
+        assert row.lease_until - START <= timedelta(seconds=config.delivery.timeout_seconds * 3)
+        assert await runtime.outbox.run_once() == 1
+        assert len(recorder.sent) == 1 and "已受理舆情线索 #1" in recorder.sent[0].text
+        row = await _reply_row(runtime.db, "m2")
+        assert row.status == outbox.SENT and row.attempts == 2
+    finally:
+        await runtime.db.dispose()
+
+
+class _Dead:
+    """A reply delivery whose process dies before posting: it takes claims but posts nothing."""
+
+    def __init__(self, worker: OutboxWorker, handed: list[int]) -> None:
+        self.worker = worker
+        self.handed = handed
+
+    def reply_claim(self, now: datetime) -> tuple[str, datetime]:
+        return self.worker.reply_claim(now)
+
+    def deliver(self, claim: str, rows: Sequence[OutboxMessage], *, kick: bool) -> None:
+        self.handed.append(len(rows))

@@ -507,11 +507,10 @@ class DingtalkChannel:
             received_at=runtime.clock.now(), mentions_bot=True, channel=self.id, message_id=message.msg_id,
             reply_url=reply_url, reply_url_expires_at=message.session_expires_at if reply_url else None,
         )
+        # The handler hands the replies to the outbox worker, which posts them at once.
         handled = await runtime.handler.handle(inbound)
         if handled.duplicate:
             log.info("dingtalk %s: message %s was already handled; ignored", self.id, message.msg_id)
-            return
-        runtime.outbox.kick()
 
     def _reply_url(self, message: RobotMessage) -> str | None:
         """The sessionWebhook, if it is on DingTalk's robot host.

@@ -250,10 +250,11 @@ class WecomChannel:
         if isinstance(inbound, str):
             await self._answer_directly(_reply_url(payload), inbound)
             return web.Response()
+        # The handler hands the replies to the outbox worker, which posts them at once (never
+        # waited for here).
         handled = await self._runtime.handler.handle(inbound)
         if handled.duplicate:
             log.info("wecom %s: message %s already handled (a retry or a replay)", self.id, inbound.message_id)
-        self._runtime.outbox.kick()  # deliver soon, but never wait for it here
         return web.Response()
 
     def _inbound(self, payload: dict[str, Any]) -> InboundMessage | str:

@@ -100,14 +100,14 @@ async def create_item(ctx: Context, raw_text: str) -> Outcome:
         after=common.snapshot(item, "number", "source", "link", "category", "lead_unit_id", "classified"),
     )
     on_duty = await ctx.on_duty()
-    earlier = await pending.find(ctx.session, ctx.chat.platform.value, ctx.chat.id, ctx.sender.id)
+    earlier = await pending.open_question(ctx.session, ctx.chat.platform.value, ctx.chat.id, ctx.sender.id, ctx.now)
     await _ask_for_grade(ctx, item, unit_id, list(on_duty.officers) + list(on_duty.leaders))
     text_out = ACCEPTED.format(
         n=item.number, source=item.source, category=item.category,
         unit=ctx.directory.unit_name(unit_id), due=local_time(item.grade_due_at, ctx.tz),
     )
-    if earlier is not None and earlier.kind == "grade" and earlier.expires_at > ctx.now:
-        text_out += "\n" + STILL_UNGRADED.format(n=earlier.payload.get("number"))
+    if earlier is not None and earlier[0] == "grade":
+        text_out += "\n" + STILL_UNGRADED.format(n=earlier[1].get("number"))
     return Outcome.say(text_out, [p for p in on_duty.officers if p != ctx.sender.id])
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.vocab import FINAL_STATUSES
 from store.models import Counter, Item, ItemUnit, table_of
@@ -20,6 +22,9 @@ _NEXT = (
     .returning(_COUNTERS.c.value)
 )
 _ADD_UNITS = insert(table_of(ItemUnit))
+_ITEMS = table_of(Item)
+_ITEM_COLUMNS = tuple(column.key for column in _ITEMS.columns)
+_ADD_ITEM = insert(_ITEMS).returning(*_ITEMS.columns)
 
 
 async def next_number(session: AsyncSession) -> int:
@@ -29,8 +34,18 @@ async def next_number(session: AsyncSession) -> int:
 
 
 async def add(session: AsyncSession, item: Item) -> Item:
+    """Insert a new item and attach it to the session as persistent and clean.
+
+    One Core INSERT … RETURNING instead of the unit of work's flush (which on every 上报 cost
+    more than the statement): the returned row fills in the id and the column defaults, so that
+    nothing of the item is left to load lazily, and later changes in the transaction are flushed
+    as UPDATEs as usual."""
+    values = {key: value for key, value in inspect(item).dict.items() if key in _ITEM_COLUMNS and key != "id"}
+    row = (await session.execute(_ADD_ITEM, values)).one()
+    for key in _ITEM_COLUMNS:
+        set_committed_value(item, key, getattr(row, key))
+    make_transient_to_detached(item)
     session.add(item)
-    await session.flush()
     return item
 
 
@@ -52,14 +67,15 @@ async def set_units(session: AsyncSession, item: Item, unit_ids: Sequence[str], 
     statement less on every 上报)."""
     if not new_item:
         await session.execute(delete(ItemUnit).where(ItemUnit.item_id == item.id))
-    item.lead_unit_id = unit_ids[0] if unit_ids else None
+    lead = unit_ids[0] if unit_ids else None
+    if item.lead_unit_id != lead:  # setting the same value would only dirty the session
+        item.lead_unit_id = lead  # written by the autoflush before the next statement
     if unit_ids:
         await session.execute(
             _ADD_UNITS,
             [{"item_id": item.id, "unit_id": unit_id, "is_lead": position == 0, "position": position}
              for position, unit_id in enumerate(unit_ids)],
         )
-    await session.flush()
 
 
 async def open_for_units(session: AsyncSession, unit_ids: Sequence[str]) -> list[Item]:
@@ -79,7 +95,8 @@ async def open_reported_in_chat(session: AsyncSession, chat_id: str) -> list[Ite
 
 
 def touch(item: Item, now: datetime) -> None:
-    item.updated_at = now
+    if item.updated_at != now:  # the same instant again (a new item) would only dirty the session
+        item.updated_at = now
 
 
 async def open_all(session: AsyncSession) -> list[Item]:

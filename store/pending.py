@@ -22,6 +22,12 @@ _REPLACE = delete(_QUESTIONS).where(
     _QUESTIONS.c.user_id.in_(bindparam("users", expanding=True)),
 )
 _ASK = insert(_QUESTIONS)
+_OPEN_OF = select(_QUESTIONS.c.kind, _QUESTIONS.c.payload, _QUESTIONS.c.expires_at).where(
+    _QUESTIONS.c.platform == bindparam("platform"),
+    _QUESTIONS.c.chat_id == bindparam("chat_id"),
+    _QUESTIONS.c.user_id == bindparam("user_id"),
+    _QUESTIONS.c.expires_at > bindparam("now"),
+)
 _FIND = select(PendingQuestion).where(
     PendingQuestion.platform == bindparam("platform"),
     PendingQuestion.chat_id == bindparam("chat_id"),
@@ -64,6 +70,17 @@ async def ask(
 async def find(session: AsyncSession, platform: str, chat_id: str, user_id: str) -> PendingQuestion | None:
     result = await session.execute(_FIND, {"platform": platform, "chat_id": chat_id, "user_id": user_id})
     return result.scalar_one_or_none()
+
+
+async def open_question(
+    session: AsyncSession, platform: str, chat_id: str, user_id: str, now: datetime
+) -> tuple[str, dict[str, Any]] | None:
+    """The kind and payload of the question put to the user that is still open, if any (a Core
+    read for the hot path: `find` loads the ORM object, for callers that delete it)."""
+    row = (await session.execute(
+        _OPEN_OF, {"platform": platform, "chat_id": chat_id, "user_id": user_id, "now": now}
+    )).first()
+    return None if row is None else (str(row.kind), dict(row.payload or {}))
 
 
 async def close_for_item(session: AsyncSession, item_id: int, kind: str) -> None:

@@ -11,6 +11,8 @@ from collections import Counter
 
 # (marker in the stack, label); the first that matches names the sample.
 ACTIVITIES = (
+    ("concurrent/futures/thread.py:81)", "idle (thread pool waiting for work)"),
+    ("_Checkpointer", "SQLite WAL checkpoint (in a thread)"),
     ("_connection_worker_thread", "aiosqlite worker thread (runs the SQL)"),
     ("OutboxWorker", "outbox worker (claim, post the reply, settle)"),
     ("DeadlineSweep", "deadline sweep"),
@@ -20,9 +22,10 @@ ACTIVITIES = (
     ("web_protocol", "aiohttp server (HTTP parsing, writing)"),
     ("EpollSelector.select", "idle (event loop waiting)"),
 )
+# store/sqlite_inline.py is where SQLite itself runs (its C calls have no frame of their own).
 PACKAGES = ("sqlalchemy/orm", "sqlalchemy/sql", "sqlalchemy/engine", "sqlalchemy", "aiosqlite", "asyncpg", "asyncio",
-            "aiohttp", "json", "greenlet", "hmac", "bot/", "handlers/", "store/")
-IDLE_FRAMES = ("EpollSelector.select", "core.py:59)", "SimpleQueue.get")
+            "aiohttp", "json", "greenlet", "hmac", "bot/", "handlers/", "store/sqlite_inline.py", "store/")
+IDLE_FRAMES = ("EpollSelector.select", "core.py:59)", "SimpleQueue.get", "concurrent/futures/thread.py:81)")
 
 
 def _activity(stack: str) -> str:

@@ -231,14 +231,24 @@ def markdown(report: Mapping[str, Any]) -> str:
     counted = [p for p in points if p["scenario"] == "statements"]
     if counted:
         lines += ["", "## SQL per command (`bench/statements.py`: counts, so they do not move with the machine's load)",
-                  "", "Per command through the real path of a platform message: the handler's transaction, then the "
-                  "outbox run that posts its reply.", "",
+                  "", "Per command through the real path of a platform message: the handler's transaction (which "
+                  "also claims the reply), then the outbox's post of the reply and its record.", "",
                   "| Database | Command | handler statements | handler transactions | outbox statements | "
                   "outbox transactions |", "|---|---|---:|---:|---:|---:|"]
         lines += [f"| {_db(p['database'])} | {name} | {_fmt(f['handler_statements'])} | "
                   f"{_fmt(f['handler_transactions'])} | {_fmt(f['outbox_statements'])} | "
                   f"{_fmt(f['outbox_transactions'])} |"
                   for p in counted for name, f in p["per_command"].items()]
+    posted = [p for p in points if p["scenario"] == "reply_post"]
+    ceiling_cpu = next((p.get("server_cpu_ms_per_request") for p in points if p["scenario"] == "ceiling"), None)
+    for p in posted:
+        versus = (f" — {p['cpu_us_per_post'] / (ceiling_cpu * 1000):.1f}× the ceiling's whole request"
+                  if ceiling_cpu else "")
+        lines += ["", "## The reply's own HTTP exchange (`bench/reply_post.py`)", "",
+                  f"One reply POST through aiohttp's client (shared session, keep-alive, {p['in_flight']} in flight, "
+                  f"to the fake platform on the other core): **{_fmt(p['cpu_us_per_post'])} µs of CPU per post**"
+                  f"{versus}; {_fmt(p['posts'])} posts, {_fmt(p['failures'])} failed. Every chat command pays it "
+                  "on top of its request; the ceiling does not."]
     if report.get("profiles"):
         lines += ["", "## Profiles (py-spy, separate unmeasured runs)", ""]
         lines += [f"- {p['name']}: [{Path(p['summary']).name}]({Path(p['summary']).relative_to('bench')}), raw stacks "

@@ -599,6 +599,23 @@ def others(bench: Bench) -> None:
         else:
             bench.skip(f"reminder lateness on {database}", "bench/lateness.py is not there")
         statements(bench, database)
+    reply_post(bench)
+
+
+def reply_post(bench: Bench) -> None:
+    """CPU of the reply's own HTTP exchange (bench/reply_post.py): the floor under every command."""
+    print("reply POST through aiohttp's client (bench/reply_post.py)", flush=True)
+    out = WORK / "reply-post.json"
+    out.unlink(missing_ok=True)
+    command = [PYTHON, "-m", "bench.reply_post", "--json", str(out)]
+    command += ["--posts", "2000"] if bench.settings.quick else []
+    done = _run_other(bench, command)
+    if not out.exists():
+        output = (done.stderr or done.stdout).strip()[-300:]
+        bench.skip("reply POST", f"bench.reply_post exited {done.returncode}: {output}")
+        return
+    bench.points.append({"scenario": "reply_post", **json.loads(out.read_text(encoding="utf-8"))})
+    print("    " + done.stdout.strip(), flush=True)
 
 
 def statements(bench: Bench, database: str) -> None:

@@ -171,3 +171,23 @@ async def test_statement_counts_follow_the_real_path_of_a_message() -> None:
     assert report["handler_transactions"] == 1 and report["outbox_transactions"] == 1
     assert report["handler_statements"] > report["outbox_statements"] > 0
     assert set(result["per_command"]) == {"上报", "查询 #N", "值班"}
+
+
+def test_the_reply_post_floor_is_measured_against_a_real_fake_platform(tmp_path: Path) -> None:
+    from bench import reply_post
+
+    out = tmp_path / "reply.json"
+    assert reply_post.cli(["--posts", "200", "--in-flight", "4", "--json", str(out)]) == 0
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["posts"] == 200 and result["failures"] == 0 and result["cpu_us_per_post"] > 0
+
+
+def test_an_idle_thread_pool_is_not_counted_as_busy() -> None:
+    from bench.profile_summary import summarize
+
+    raw = ("Thread._bootstrap (threading.py:1002);_worker (concurrent/futures/thread.py:81) 90\n"
+           "main (x.py:1);InlineConnection._execute (store/sqlite_inline.py:54) 10\n")
+    summary = summarize(raw)
+    assert "90.0%  idle (thread pool waiting for work)" in summary
+    assert "busy samples by package of the running frame (10)" in summary
+    assert "100.0%  store/sqlite_inline.py" in summary

@@ -25,7 +25,7 @@ from bot.app import create_app
 from bot.channels.base import ChannelStartError, Check, DeliveryResult
 from bot.channels.registry import build_channels
 from bot.clock import Clock, ScaledClock, SystemClock
-from bot.config import Config, ConfigError, load_config, read_config
+from bot.config import Config, ConfigError, check_database_url, load_config, read_config
 from bot.messages import OutboundMessage
 from bot.roster_cli import add_roster_commands, ensure_demo_roster
 from bot.runtime import Runtime
@@ -57,7 +57,14 @@ def _load(path: Path, database: str | None) -> Config:
     except ConfigError as exc:
         lines = "\n".join(f"  {p}" for p in exc.problems)
         raise CliError(f"配置文件 {path} 有误：\n{lines}\n请修改后用 `dutybot check-config {path}` 复查。") from exc
-    return config.with_database(database) if database else config
+    return config.with_database(_checked_url(database)) if database else config
+
+
+def _checked_url(url: str) -> str:
+    try:
+        return check_database_url(url)
+    except ValueError as exc:
+        raise CliError(f"--database {safe_url(url)} 不可用：{exc}。") from None
 
 
 def _example_config() -> Path:
@@ -76,7 +83,7 @@ def _config_for_db(args: argparse.Namespace) -> Config | None:
 def _database_url(args: argparse.Namespace) -> str:
     config = _config_for_db(args)
     if args.database:
-        return str(args.database)
+        return _checked_url(str(args.database))
     if config is not None:
         return config.database.url
     raise CliError("请用 --config FILE 或 --database URL 指明数据库。")

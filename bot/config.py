@@ -71,15 +71,23 @@ class DeliverySection(_Model):
         return self
 
 
+def check_database_url(value: str) -> str:
+    """The URL if dutybot can use it: PostgreSQL through asyncpg, or an SQLite *file* (the store
+    runs SQLite statements on its own connections to that file; an in-memory database would be a
+    different, empty database on each of them)."""
+    sqlite_path = value.removeprefix("sqlite+aiosqlite:///") if value.startswith("sqlite+aiosqlite:///") else None
+    if value.startswith("postgresql+asyncpg://") or (sqlite_path and sqlite_path.split("?")[0] != ":memory:"):
+        return value
+    raise ValueError("数据库 URL 应为 sqlite+aiosqlite:///文件路径 或 postgresql+asyncpg://用户@主机/库名")
+
+
 class DatabaseSection(_Model):
     url: str = "sqlite+aiosqlite:///var/dutybot.db"
 
     @field_validator("url")
     @classmethod
     def _known_driver(cls, value: str) -> str:
-        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("use sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB")
-        return value
+        return check_database_url(value)
 
 
 class UnitConfig(_Model):

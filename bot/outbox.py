@@ -155,7 +155,8 @@ class OutboxWorker:
         stopped are cancelled and rows for a chat no channel serves are recorded on the way. So a
         platform post is re-checked (and its claim renewed when the lease might not cover it)
         just before it goes out and is recorded right after (a kill loses at most the post in
-        flight), while a reply costs two transactions, and a run of rows without a post one.
+        flight), while a claimed message costs two transactions, and a run of rows without a post
+        one. (A reply skips the claim: its message's transaction claims it, see `deliver`.)
         """
         return await self._work(self.claim_id(next(self._runs)), deque(), claim=True)
 

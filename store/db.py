@@ -60,7 +60,7 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         # No busy handler: it would block the event loop. Database._begin_writing waits instead.
         cursor.execute("PRAGMA busy_timeout=0")
-        # Checkpoints (and their fsyncs) run in a thread: Database._checkpoint.
+        # Checkpoints (and their fsyncs) run in a thread: _Checkpointer below.
         cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 

@@ -141,6 +141,14 @@ def test_demo_starts_keeps_data_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert again.returncode == 0
 
 
+@pytest.mark.parametrize("url", ["mysql://ops:secret@db/dutybot", "sqlite+aiosqlite://", "sqlite+aiosqlite:///:memory:"])
+def test_a_database_url_dutybot_cannot_use_is_a_usage_error(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "upgrade", "--database", url]) == 2
+    err = capsys.readouterr().err
+    assert "不可用" in err and "sqlite+aiosqlite:///文件路径" in err and "Traceback" not in err
+    assert "secret" not in err  # the password is masked
+
+
 def test_audit_export_refuses_a_missing_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "typo.db"
     assert main(["audit", "export", "--since", "2026-01-01", "--database", f"sqlite+aiosqlite:///{missing}"]) == 2

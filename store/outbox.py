@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, Update, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.dialect import Prepared, on_postgresql
@@ -50,7 +51,7 @@ def _build_claim(dialect: ModuleType, *, some_chats: bool = False) -> Update:
     if some_chats:
         candidates = candidates.where(OutboxMessage.chat_id.in_(bindparam("p_chats", expanding=True)))
     candidates = candidates.order_by(OutboxMessage.due_at, OutboxMessage.id).limit(bindparam("p_limit"))
-    if dialect.__name__.endswith("postgresql"):
+    if dialect is postgresql:
         # Replicas skip each other's locked rows instead of queueing behind them.
         candidates = candidates.with_for_update(skip_locked=True)
     return (

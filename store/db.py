@@ -4,7 +4,7 @@ One `Database` per process. Writes go through `transaction()`: on SQLite a proce
 makes the single writer explicit (SQLite allows one writer at a time; queuing in asyncio is
 cheaper and fairer than spinning on "database is locked"), and BEGIN IMMEDIATE takes the write
 lock up front so a second process (a CLI command next to the server) makes us wait instead of
-failing half-way. SQLite statements run on the event-loop thread (`store/sqlite_inline.py`);
+failing half-way. Reads (`read()`) begin deferred: in WAL mode they never wait for a writer. SQLite statements run on the event-loop thread (`store/sqlite_inline.py`);
 waiting for another process's lock is an `asyncio.sleep`, and WAL checkpoints run in a thread.
 """
 
@@ -13,17 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.sqlite_inline import inline_creator, is_busy
 
@@ -33,8 +33,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 BUSY_WAIT_SECONDS = 10.0
 # At most one WAL checkpoint per this many seconds, and only after commits.
 CHECKPOINT_INTERVAL = 1.0
+# The execution option that marks a connection as the writer's (BEGIN IMMEDIATE on SQLite).
+WRITER = "dutybot_writer"
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def is_sqlite(url: str) -> bool:
@@ -66,7 +69,9 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A writer takes the write lock up front (a second writer waits in Database, instead of
+        # failing half-way); a reader begins deferred: in WAL mode it never waits for a writer.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITER) else "BEGIN")
 
 
 class Database:
@@ -110,20 +115,16 @@ class Database:
 
         Another process may hold the lock for a moment: wait for it here, without blocking the
         event loop, for up to BUSY_WAIT_SECONDS."""
-        loop = asyncio.get_running_loop()
-        give_up = loop.time() + BUSY_WAIT_SECONDS
-        pause = 0.001
-        while True:
+        async def begin() -> AsyncSession:
             session = self.sessions()
             try:
-                await session.connection()
-                return session
-            except OperationalError as error:
+                await session.connection(execution_options={WRITER: True})
+            except BaseException:
                 await session.close()
-                if not is_busy(error) or loop.time() >= give_up:
-                    raise
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
+                raise
+            return session
+
+        return await _when_unlocked(begin)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -141,9 +142,11 @@ class Database:
 
     async def upgrade(self) -> None:
         """Apply Alembic migrations up to head (safe to call from several instances at once)."""
-        async with self.engine.connect() as conn:
+        # SQLite: begin holding the write lock, waiting for another process; PostgreSQL: an
+        # advisory lock serialises replicas starting together.
+        conn = await (_when_unlocked(self._writer_connection) if self.sqlite else self.engine.connect())
+        try:
             if not self.sqlite:
-                # Serialise concurrent upgrades from several replicas starting together.
                 await conn.execute(text("SELECT pg_advisory_lock(4242001)"))
             try:
                 await conn.run_sync(_upgrade_sync)
@@ -152,11 +155,41 @@ class Database:
                 if not self.sqlite:
                     await conn.execute(text("SELECT pg_advisory_unlock(4242001)"))
                     await conn.commit()
+        finally:
+            await conn.close()
+
+    async def _writer_connection(self) -> AsyncConnection:
+        """A connection inside a transaction that holds SQLite's write lock (BEGIN IMMEDIATE)."""
+        conn = await self.engine.connect()
+        try:
+            conn = await conn.execution_options(**{WRITER: True})
+            await conn.begin()
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._checkpointer is not None:
             await self._checkpointer.close()
+
+
+async def _when_unlocked(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run `attempt` (which begins a SQLite write transaction) until another process no longer
+    holds the write lock: retried with asyncio.sleep, never blocking the event loop, for up to
+    BUSY_WAIT_SECONDS; any other error at once."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + BUSY_WAIT_SECONDS
+    pause = 0.001
+    while True:
+        try:
+            return await attempt()
+        except OperationalError as error:
+            if not is_busy(error) or loop.time() >= give_up:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 class _Checkpointer:

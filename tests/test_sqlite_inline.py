@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from store import db as db_module
@@ -53,6 +53,12 @@ async def test_pragmas_leave_waiting_and_checkpoints_off_the_loop(tmp_path: Path
 
 async def test_a_writer_waits_for_another_process_without_blocking_the_loop(tmp_path: Path) -> None:
     db = await _migrated(tmp_path)
+    statements: list[str] = []
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement.split()[0] + (" IMMEDIATE" if "IMMEDIATE" in statement else ""))
+
     other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process (a CLI command) holds the write lock
     try:
@@ -68,6 +74,10 @@ async def test_a_writer_waits_for_another_process_without_blocking_the_loop(tmp_
         assert ticks == 20 and not writer.done()
         other.execute("COMMIT")
         await asyncio.wait_for(writer, 5)
+        # Tried and refused while the other process wrote, then the INSERT inside a transaction
+        # that holds the lock (never in autocommit after a failed BEGIN).
+        assert statements.count("BEGIN IMMEDIATE") >= 2
+        assert statements[-2:] == ["BEGIN IMMEDIATE", "INSERT"]
         async with db.read() as session:
             assert (await session.execute(text("SELECT value FROM counters WHERE name = 'waited'"))).scalar() == 7
     finally:
@@ -129,3 +139,50 @@ async def test_the_wal_is_checkpointed_from_a_thread(tmp_path: Path, monkeypatch
         await db.dispose()  # a last checkpoint on the way out
     assert len(checkpoints) >= 2  # after the commits, and the last one on the way out
     assert threading.main_thread().name not in checkpoints
+
+
+async def test_a_read_never_waits_for_a_writer(tmp_path: Path) -> None:
+    db = await _migrated(tmp_path)
+    begins: list[str] = []
+
+    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("BEGIN"):
+            begins.append(statement)
+
+    other = sqlite3.connect(tmp_path / "inline.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process is writing
+    other.execute("INSERT INTO counters (name, value) VALUES ('uncommitted', 1)")
+    try:
+        async with db.read() as session:  # WAL: the read sees the last commit, at once
+            names = set((await session.execute(text("SELECT name FROM counters"))).scalars())
+        assert "uncommitted" not in names
+        assert begins == ["BEGIN"]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    async with db.transaction() as session:
+        await session.execute(text("INSERT INTO counters (name, value) VALUES ('written', 1)"))
+    assert begins == ["BEGIN", "BEGIN IMMEDIATE"]  # only the writer takes the write lock up front
+    await db.dispose()
+
+
+async def test_the_migration_waits_for_another_process_without_blocking_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "fresh.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    other.execute("CREATE TABLE elsewhere (x INTEGER)")
+    other.execute("BEGIN IMMEDIATE")
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        upgrade = asyncio.create_task(db.upgrade())
+        for _ in range(10):
+            await asyncio.sleep(0.005)
+        assert not upgrade.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(upgrade, 10)
+        async with db.read() as session:
+            assert (await session.execute(text("SELECT count(*) FROM counters"))).scalar() is not None
+    finally:
+        other.close()
+        await db.dispose()

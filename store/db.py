@@ -4,8 +4,9 @@ One `Database` per process. Writes go through `transaction()`: on SQLite a proce
 makes the single writer explicit (SQLite allows one writer at a time; queuing in asyncio is
 cheaper and fairer than spinning on "database is locked"), and BEGIN IMMEDIATE takes the write
 lock up front so a second process (a CLI command next to the server) makes us wait instead of
-failing half-way. Reads (`read()`) begin deferred: in WAL mode they never wait for a writer. SQLite statements run on the event-loop thread (`store/sqlite_inline.py`);
-waiting for another process's lock is an `asyncio.sleep`, and WAL checkpoints run in a thread.
+failing half-way. Reads (`read()`) begin deferred: in WAL mode they never wait for a writer.
+SQLite statements run on the event-loop thread (`store/sqlite_inline.py`); waiting for another
+process's lock is an `asyncio.sleep`, and WAL checkpoints run in a thread.
 """
 
 from __future__ import annotations

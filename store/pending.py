@@ -22,7 +22,7 @@ _REPLACE = delete(_QUESTIONS).where(
     _QUESTIONS.c.user_id.in_(bindparam("users", expanding=True)),
 )
 _ASK = insert(_QUESTIONS)
-_OPEN_OF = select(_QUESTIONS.c.kind, _QUESTIONS.c.payload, _QUESTIONS.c.expires_at).where(
+_OPEN_OF = select(_QUESTIONS.c.kind, _QUESTIONS.c.payload).where(
     _QUESTIONS.c.platform == bindparam("platform"),
     _QUESTIONS.c.chat_id == bindparam("chat_id"),
     _QUESTIONS.c.user_id == bindparam("user_id"),

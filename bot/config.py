@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bot.categories import DEFAULT_CATEGORIES, DEFAULT_RESPONSE_FORMS
 from bot.vocab import GLOBAL_ROLES, UNIT_ROLES, Grade, Platform, Role, UnitKind
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
@@ -111,6 +112,8 @@ class PersonConfig(_Model):
     wecom_userid: str | None = None
     dingtalk_userid: str | None = None
     roles: list[RoleAssignment] = []
+    # AB角: the person's named stand-in (a person id), @-mentioned instead while this person is on leave.
+    deputy: str | None = None
 
     @field_validator("mobile")
     @classmethod
@@ -198,16 +201,23 @@ class GradePolicy(_Model):
     # After the deadline: the overdue notice, then a repeat every repeat_minutes, at most max_repeats.
     repeat_minutes: int = Field(default=120, gt=0)
     max_repeats: int = Field(default=6, ge=0, le=100)
+    # 不漏报、不迟报 (001 第九条): an item of this grade is chased until handled, max_repeats is
+    # ignored; each interval is the last one times repeat_growth, at most repeat_max_minutes.
+    until_handled: bool = False
+    repeat_growth: float = Field(default=1.0, ge=1.0, le=10.0)
+    repeat_max_minutes: int | None = Field(default=None, gt=0)
     # Held during the quiet hours of [policy.quiet_hours] (never for 重大 in the defaults).
     quiet: bool = False
 
 
 def _policy(
-    pass_on: int, response: int, mention: list[MentionTarget], copy: bool, repeat: int, quiet: bool
+    pass_on: int, response: int, mention: list[MentionTarget], copy: bool, repeat: int, quiet: bool,
+    until_handled: bool = False,
 ) -> GradePolicy:
     return GradePolicy(
         pass_on_minutes=pass_on, response_minutes=response, mention=mention, copy_to_coordinators=copy,
-        repeat_minutes=repeat, quiet=quiet,
+        repeat_minutes=repeat, quiet=quiet, until_handled=until_handled,
+        repeat_growth=2.0 if until_handled else 1.0, repeat_max_minutes=4 * repeat if until_handled else None,
     )
 
 
@@ -230,18 +240,74 @@ class EscalationPolicy(_Model):
     coordinators_after: int = Field(default=2, ge=0)
 
 
+# Who may do a controlled action. 值班员 / 带班领导: the people on duty in the chat at the time;
+# 主要负责人 / 分管领导 / 联络员: of the item's units (grading) or of its lead unit (downgrade, 转办
+# after 签收), or of a unit above it (属地管理); 协调 / 管理员: the global roles.
+ActorRole = Literal["值班员", "带班领导", "协调", "管理员", "主要负责人", "分管领导", "联络员"]
+
+
+class CategoryRule(_Model):
+    """One row of the category keyword table: the first rule with a word in the text names the category."""
+
+    name: str = Field(min_length=1, max_length=16)
+    keywords: list[str] = Field(min_length=1)
+
+
+class ResponseFormRule(_Model):
+    """A response form (004 第八条) and the everyday phrasings that name it."""
+
+    name: str = Field(min_length=1, max_length=16)
+    aliases: list[str] = []
+
+
+class CoordinatorCopies(_Model):
+    """归口报送 (004 第八条, 第十条): what is copied to the coordinators' chat besides grade notices
+    (those follow each grade's copy_to_coordinators)."""
+
+    downgrade: bool = True
+    lead_change: bool = True
+    returned: bool = True
+    referred: bool = True
+    responses: list[Grade] = [Grade.MAJOR, Grade.SIGNIFICANT]
+    closures: list[Grade] = [Grade.MAJOR, Grade.SIGNIFICANT]
+
+
+def _default_categories() -> list[CategoryRule]:
+    return [CategoryRule(name=name, keywords=list(words)) for name, words in DEFAULT_CATEGORIES]
+
+
+def _default_response_forms() -> list[ResponseFormRule]:
+    return [ResponseFormRule(name=name, aliases=list(aliases)) for name, aliases in DEFAULT_RESPONSE_FORMS]
+
+
 class PolicySection(_Model):
     grade_minutes: int = Field(default=15, gt=0)
     grade_question_minutes: int = Field(default=15, gt=0)
     major: GradePolicy = _policy(
-        30, 24 * 60, ["主要负责人", "分管领导", "联络员", "值班员", "带班领导"], True, repeat=30, quiet=False
+        30, 24 * 60, ["主要负责人", "分管领导", "联络员", "值班员", "带班领导"], True, repeat=30, quiet=False,
+        until_handled=True,
     )
     significant: GradePolicy = _policy(
-        120, 48 * 60, ["分管领导", "联络员", "值班员", "带班领导"], False, repeat=120, quiet=False
+        120, 48 * 60, ["分管领导", "联络员", "值班员", "带班领导"], True, repeat=120, quiet=False
     )
     general: GradePolicy = _policy(24 * 60, 48 * 60, ["分管领导", "联络员", "值班员"], False, repeat=240, quiet=True)
     quiet_hours: QuietHours = QuietHours()
     escalation: EscalationPolicy = EscalationPolicy()
+    # 004 第六条 研判定级: who may grade an item (any path: 定级, "#N 等级", the answer to the question).
+    grade_by: list[ActorRole] = ["值班员", "带班领导", "协调", "管理员", "主要负责人", "分管领导"]
+    # Lowering a grade needs a reason and one of these roles (unit roles: of the lead unit).
+    downgrade_by: list[ActorRole] = ["协调", "管理员", "主要负责人", "分管领导"]
+    # 000 §三: once the lead unit has signed for an item, only these may change the lead (with a reason).
+    reassign_after_ack_by: list[ActorRole] = ["协调", "管理员", "主要负责人", "分管领导"]
+    # Categories that count as 突发事件 for the rules that name it (the 一般 warning, the press conference).
+    emergency_categories: list[str] = ["突发事件", "自然灾害"]
+    # A report whose normalised link matches an item reported within this many days is a supplement.
+    duplicate_days: int = Field(default=7, ge=0, le=365)
+    categories: list[CategoryRule] = Field(default_factory=_default_categories, min_length=1)
+    response_forms: list[ResponseFormRule] = Field(default_factory=_default_response_forms, min_length=1)
+    # The form a 重大 突发事件 is expected to be answered in (000 §四(四)).
+    press_conference_form: str = "新闻发布会"
+    copies: CoordinatorCopies = CoordinatorCopies()
 
     def for_grade(self, grade: Grade) -> GradePolicy:
         policy: GradePolicy = getattr(self, grade.key)
@@ -442,6 +508,10 @@ def _check_people(config: Config, unit_ids: set[str]) -> list[Problem]:
                 problems.append(Problem(f"{path}.unit", f"role {assignment.role} is global; remove unit"))
             elif assignment.unit is not None and assignment.unit not in unit_ids:
                 problems.append(Problem(f"{path}.unit", f"unknown unit {assignment.unit!r}"))
+        if person.deputy is not None and person.deputy not in {p.id for p in config.people}:
+            problems.append(Problem(f"people[{index}].deputy", f"unknown person {person.deputy!r}"))
+        elif person.deputy == person.id:
+            problems.append(Problem(f"people[{index}].deputy", "a person cannot be their own stand-in"))
         if person.mobile is None and person.wecom_userid is None and person.dingtalk_userid is None:
             problems.append(
                 Problem(f"people[{index}]", "no mobile and no platform id: cannot be reached", warning=True)

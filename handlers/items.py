@@ -4,6 +4,7 @@ announce to other chats through the outbox. User-facing words for these steps li
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ NOT_FOUND = "未找到 #{n}，请用“待办”查看当前事项，或核对�
 FINAL = "#{n} {status}，不能再{action}。"
 REFUSED = "抱歉，您无权对 #{n} 执行“{action}”。可执行此操作的是：{who}。"
 CLASSIFIED_SUMMARY = "（涉密线索，详情请按规定渠道查阅）"
+# 001 第十七条: what a group sees instead of a 涉密 item's progress, response or result text.
+CLASSIFIED_DETAIL = "（涉密，内容不在群内显示）"
 
 
 async def load(ctx: Context, number: int) -> Item | Outcome:
@@ -39,9 +42,9 @@ async def load_open(ctx: Context, number: int, action: Action) -> Item | Outcome
 async def permitted(ctx: Context, item: Item, action: Action) -> Outcome | None:
     """None when the sender may act; otherwise the polite refusal (audited)."""
     units = await item_store.units_of(ctx.session, item.id) or ([item.lead_unit_id] if item.lead_unit_id else [])
-    if allowed(action, ctx.sender.id, units, await ctx.on_duty(), ctx.directory):
+    if allowed(action, ctx.sender.id, units, await ctx.on_duty(), ctx.directory, ctx.config.policy):
         return None
-    text = REFUSED.format(n=item.number, action=action.value, who=who_may(action))
+    text = REFUSED.format(n=item.number, action=action.value, who=who_may(action, ctx.config.policy))
     return await ctx.refuse(text, action=action.value, item_id=item.id)
 
 
@@ -65,19 +68,44 @@ async def record(
     )
 
 
-async def copy_to_coordinators(ctx: Context, item: Item, text: str, key: str) -> None:
-    """Post a copy in every coordinators' chat other than this one, once per key."""
+async def copy_to_coordinators(
+    ctx: Context, item: Item, text: str, key: str, mentions: Sequence[str] = ()
+) -> None:
+    """Post a copy in every coordinators' chat other than this one, once per key (归口报送)."""
     for chat in ctx.directory.coordinator_chats():
         if chat.id == ctx.chat.id:
             continue
         await outbox.enqueue(
-            ctx.session, key=f"{key}:{chat.id}", chat_id=chat.id, text=text, mentions=(),
+            ctx.session, key=f"{key}:{chat.id}", chat_id=chat.id, text=text, mentions=tuple(mentions),
             now=ctx.now, item_id=item.id,
         )
 
 
 def public_summary(item: Item) -> str:
-    return CLASSIFIED_SUMMARY if item.classified else item.summary
+    """The summary as any group may see it: a 涉密 item shows only its authorised summary."""
+    if item.classified:
+        return item.authorised_summary or CLASSIFIED_SUMMARY
+    return item.summary
+
+
+def public_detail(item: Item, text: str | None) -> str:
+    """A user's text about the item (progress, response, result) as a group may see it."""
+    if item.classified:
+        return CLASSIFIED_DETAIL
+    return text or ""
+
+
+def public_link(item: Item, link: str | None) -> str | None:
+    """A link about the item (its source, a response) as a group may see it: none when 涉密."""
+    return None if item.classified else link
+
+
+async def open_and_permitted(ctx: Context, number: int, action: Action) -> Item | Outcome:
+    item = await load_open(ctx, number, action)
+    if isinstance(item, Outcome):
+        return item
+    refusal = await permitted(ctx, item, action)
+    return refusal if refusal is not None else item
 
 
 def summary_without_link(item: Item) -> str:

@@ -1,39 +1,25 @@
-"""The item lifecycle after grading: 转办, 签收, 进展, 回应, 办结, 不予回应, 合并, 移交."""
+"""The item lifecycle after 签收: 进展, 回应, 办结, 不予回应, 合并, 移交 (转办/签收/退回: handlers/assignment.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.config import UnitConfig
 from bot.vocab import ItemStatus, Referral, ResponseForm
 from handlers import items as common
 from handlers.context import Context, Outcome
-from handlers.parsing import find_urls, split_list, strip_separators, take_item_ref
+from handlers.parsing import find_urls, strip_separators, take_item_ref
 from handlers.permissions import Action
-from handlers.policy import local_time, remaining_text, unit_contacts
+from handlers.policy import local_time, remaining_text
 from handlers.router import Router, Usage
-from store import items as item_store
 from store import pending
-from store.models import Item
 
-USAGE_ASSIGN = "用法：转办 #编号 牵头单位[、配合单位…]，例如：转办 #12 城关镇、县卫健局"
-USAGE_ACK = "用法：签收 #编号，例如：签收 #12"
 USAGE_PROGRESS = "用法：进展 #编号 内容，例如：进展 #12 已联系当事人核实情况"
 USAGE_RESPOND = "用法：回应 #编号 方式 [链接] 内容。方式为：{forms}。例如：回应 #12 网上发布 https://… 已发布情况通报"
 USAGE_CLOSE = "用法：办结 #编号 办理结果，例如：办结 #12 问题已解决，群众表示满意"
 USAGE_NO_RESPONSE = "用法：不予回应 #编号 理由，例如：不予回应 #12 经核实为个人诉求，已电话答复"
 USAGE_MERGE = "用法：合并 #编号 #目标编号（前者并入后者），例如：合并 #13 #12"
 USAGE_REFER = "用法：移交 #编号 公安|网信，例如：移交 #12 公安"
-UNKNOWN_UNIT = "未找到单位“{name}”。{hint}"
-DID_YOU_MEAN = "您是不是要找：{names}？"
-NO_SUGGESTION = "请核对单位名称，可发送“帮助”查看用法。"
-DUPLICATE_UNIT = "单位“{name}”重复出现，请每个单位只写一次。"
-ASSIGNED = "【转办】#{n} 已转 {units}。\n请承办单位于 {due} 前签收：发送“签收 #{n}”。"
-ASSIGNED_NO_DUE = "【转办】#{n} 已转 {units}。\n请承办单位签收：发送“签收 #{n}”。该线索尚未定级，请尽快定级。"
-ALREADY_ACK = "#{n} 已由 {who} 于 {at} 签收。"
-ACKNOWLEDGED = "#{n} 已签收（{who}，{at}），通报计时停止。{next}"
-NEXT_RESPONSE = "回应时限：{due}（{left}）。"
 PROGRESS_SAVED = "#{n} 进展已记录（{at}）。"
 ALREADY_RESPONDED = "#{n} 已于 {at} 以“{form}”回应。如需补充，请用“进展 #{n} 内容”。"
 RESPONDED = "#{n} 已记录回应：{form}{link}。回应计时停止{late}。\n办结请发送“办结 #{n} 办理结果”。"
@@ -62,12 +48,6 @@ class ItemText:
 
 
 @dataclass(frozen=True)
-class AssignCommand:
-    number: int
-    units: tuple[str, ...]
-
-
-@dataclass(frozen=True)
 class RespondCommand:
     number: int
     form: ResponseForm
@@ -87,7 +67,7 @@ class ReferCommand:
     to: Referral
 
 
-def _item_text(usage: str, *, text_required: bool) -> Callable[[str], ItemText | Usage]:
+def item_text_parser(usage: str, *, text_required: bool) -> Callable[[str], ItemText | Usage]:
     def parse(rest: str) -> ItemText | Usage:
         ref = take_item_ref(rest)
         if ref is None or (text_required and not ref[1]):
@@ -97,17 +77,9 @@ def _item_text(usage: str, *, text_required: bool) -> Callable[[str], ItemText |
     return parse
 
 
-parse_ack = _item_text(USAGE_ACK, text_required=False)
-parse_progress = _item_text(USAGE_PROGRESS, text_required=True)
-parse_close = _item_text(USAGE_CLOSE, text_required=True)
-parse_no_response = _item_text(USAGE_NO_RESPONSE, text_required=True)
-
-
-def parse_assign(rest: str) -> AssignCommand | Usage:
-    ref = take_item_ref(rest)
-    if ref is None or not split_list(ref[1]):
-        return Usage(USAGE_ASSIGN)
-    return AssignCommand(ref[0], tuple(split_list(ref[1])))
+parse_progress = item_text_parser(USAGE_PROGRESS, text_required=True)
+parse_close = item_text_parser(USAGE_CLOSE, text_required=True)
+parse_no_response = item_text_parser(USAGE_NO_RESPONSE, text_required=True)
 
 
 def parse_form(word: str) -> ResponseForm | None:
@@ -162,88 +134,9 @@ def parse_refer(rest: str) -> ReferCommand | Usage:
 # -- handlers ---------------------------------------------------------------------------------
 
 
-async def _open_and_permitted(ctx: Context, number: int, action: Action) -> Item | Outcome:
-    item = await common.load_open(ctx, number, action)
-    if isinstance(item, Outcome):
-        return item
-    refusal = await common.permitted(ctx, item, action)
-    return refusal if refusal is not None else item
-
-
-def _resolve_units(ctx: Context, names: tuple[str, ...]) -> list[UnitConfig] | Outcome:
-    units: list[UnitConfig] = []
-    for name in names:
-        unit = ctx.directory.find_unit(name)
-        if unit is None:
-            similar = ctx.directory.similar_units(name)
-            hint = DID_YOU_MEAN.format(names="、".join(u.name for u in similar)) if similar else NO_SUGGESTION
-            return Outcome.say(UNKNOWN_UNIT.format(name=name, hint=hint))
-        if unit in units:
-            return Outcome.say(DUPLICATE_UNIT.format(name=unit.name))
-        units.append(unit)
-    return units
-
-
-@router.command("转办", "交办", parse=parse_assign, summary="转办 #编号 牵头单位[、配合单位] — 指定承办单位")
-async def assign(ctx: Context, command: AssignCommand) -> Outcome:
-    item = await _open_and_permitted(ctx, command.number, Action.ASSIGN)
-    if isinstance(item, Outcome):
-        return item
-    units = _resolve_units(ctx, command.units)
-    if isinstance(units, Outcome):
-        return units
-    unit_ids = [u.id for u in units]
-    before = {"units": await item_store.units_of(ctx.session, item.id), **common.snapshot(item, "status")}
-    lead_changed = item.lead_unit_id != unit_ids[0]
-    await item_store.set_units(ctx.session, item, unit_ids)
-    item.assigned_at = ctx.now
-    if lead_changed and item.acknowledged_at is not None:
-        # A new lead unit has not acknowledged anything yet: its pass-on clock runs again.
-        item.acknowledged_at = None
-        item.acknowledged_by = None
-        item.status = ItemStatus.ASSIGNED.value
-    common.advance_status(item, ItemStatus.ASSIGNED)
-    common.reschedule(ctx, item)
-    after = {"units": unit_ids, **common.snapshot(item, "status")}
-    await common.record(ctx, item, "assigned", detail="、".join(u.name for u in units), before=before, after=after)
-    names = "、".join(
-        f"{u.name}（牵头）" if i == 0 else f"{u.name}（配合）" for i, u in enumerate(units)
-    ) if len(units) > 1 else units[0].name
-    if item.pass_on_due_at is not None and item.acknowledged_at is None:
-        text = ASSIGNED.format(n=item.number, units=names, due=local_time(item.pass_on_due_at, ctx.tz))
-    else:
-        text = ASSIGNED_NO_DUE.format(n=item.number, units=names)
-    return Outcome.say(text, unit_contacts(unit_ids, ctx.directory))
-
-
-@router.command("签收", parse=parse_ack, summary="签收 #编号 — 承办单位签收（停止通报计时）")
-async def acknowledge(ctx: Context, command: ItemText) -> Outcome:
-    item = await _open_and_permitted(ctx, command.number, Action.ACKNOWLEDGE)
-    if isinstance(item, Outcome):
-        return item
-    if item.acknowledged_at is not None and item.acknowledged_by is not None:
-        return Outcome.say(
-            ALREADY_ACK.format(n=item.number, who=ctx.name(item.acknowledged_by),
-                               at=local_time(item.acknowledged_at, ctx.tz))
-        )
-    before = common.snapshot(item, "status", "acknowledged_at")
-    item.acknowledged_at = ctx.now
-    item.acknowledged_by = ctx.sender.id
-    common.advance_status(item, ItemStatus.ACKNOWLEDGED)
-    common.reschedule(ctx, item)
-    await common.record(ctx, item, "acknowledged", before=before,
-                        after=common.snapshot(item, "status", "acknowledged_at"))
-    following = ""
-    if item.response_due_at is not None and item.responded_at is None:
-        following = NEXT_RESPONSE.format(due=local_time(item.response_due_at, ctx.tz),
-                                         left=remaining_text(item.response_due_at, ctx.now))
-    return Outcome.say(ACKNOWLEDGED.format(n=item.number, who=ctx.sender.name,
-                                           at=local_time(ctx.now, ctx.tz), next=following))
-
-
 @router.command("进展", "续报", parse=parse_progress, summary="进展 #编号 内容 — 记录处置进展")
 async def progress(ctx: Context, command: ItemText) -> Outcome:
-    item = await _open_and_permitted(ctx, command.number, Action.PROGRESS)
+    item = await common.open_and_permitted(ctx, command.number, Action.PROGRESS)
     if isinstance(item, Outcome):
         return item
     await common.record(ctx, item, "progress", detail=command.text)
@@ -252,7 +145,7 @@ async def progress(ctx: Context, command: ItemText) -> Outcome:
 
 @router.command("回应", parse=parse_respond, summary="回应 #编号 方式 [链接] 内容 — 记录公开回应（停止回应计时）")
 async def respond(ctx: Context, command: RespondCommand) -> Outcome:
-    item = await _open_and_permitted(ctx, command.number, Action.RESPOND)
+    item = await common.open_and_permitted(ctx, command.number, Action.RESPOND)
     if isinstance(item, Outcome):
         return item
     if item.responded_at is not None:
@@ -277,7 +170,7 @@ async def respond(ctx: Context, command: RespondCommand) -> Outcome:
 
 @router.command("办结", parse=parse_close, summary="办结 #编号 结果 — 办结并记录结果")
 async def close(ctx: Context, command: ItemText) -> Outcome:
-    item = await _open_and_permitted(ctx, command.number, Action.CLOSE)
+    item = await common.open_and_permitted(ctx, command.number, Action.CLOSE)
     if isinstance(item, Outcome):
         return item
     if item.responded_at is None:
@@ -294,7 +187,7 @@ async def close(ctx: Context, command: ItemText) -> Outcome:
 
 @router.command("不予回应", parse=parse_no_response, summary="不予回应 #编号 理由 — 经领导决定不予回应")
 async def no_response(ctx: Context, command: ItemText) -> Outcome:
-    item = await _open_and_permitted(ctx, command.number, Action.NO_RESPONSE)
+    item = await common.open_and_permitted(ctx, command.number, Action.NO_RESPONSE)
     if isinstance(item, Outcome):
         return item
     before = common.snapshot(item, "status", "verdict")
@@ -312,7 +205,7 @@ async def no_response(ctx: Context, command: ItemText) -> Outcome:
 async def merge(ctx: Context, command: MergeCommand) -> Outcome:
     if command.number == command.target:
         return Outcome.say(MERGE_SELF.format(n=command.number))
-    item = await _open_and_permitted(ctx, command.number, Action.MERGE)
+    item = await common.open_and_permitted(ctx, command.number, Action.MERGE)
     if isinstance(item, Outcome):
         return item
     target = await common.load(ctx, command.target)
@@ -334,7 +227,7 @@ async def merge(ctx: Context, command: MergeCommand) -> Outcome:
 
 @router.command("移交", parse=parse_refer, summary="移交 #编号 公安|网信 — 涉谣言等线索移交")
 async def refer(ctx: Context, command: ReferCommand) -> Outcome:
-    item = await _open_and_permitted(ctx, command.number, Action.REFER)
+    item = await common.open_and_permitted(ctx, command.number, Action.REFER)
     if isinstance(item, Outcome):
         return item
     to = REFERRAL_NAMES[command.to]

@@ -107,6 +107,12 @@ class Item(Base):
     # the clocks asked for (points after this instant are still to send).
     next_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
     reminded_until: Mapped[datetime | None]
+    # A hash of the normalised link (duplicate detection, handlers/links.py).
+    link_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Set when a regrade put a deadline in the past: that deadline's overdue chain starts here.
+    overdue_from: Mapped[datetime | None]
+    # What a 涉密 item shows in groups; None: the standard wording.
+    authorised_summary: Mapped[str | None] = mapped_column(Text)
 
 
 class ItemUnit(Base):

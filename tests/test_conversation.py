@@ -220,7 +220,8 @@ async def test_reassigning_the_lead_restarts_acknowledgement(bot: Bot) -> None:
     await bot.say("zhao_min", "1")
     await bot.say("zhao_min", "转办 #1 城关镇")
     await bot.say("yang_fan", "签收 #1")
-    await bot.say("zhao_min", "转办 #1 西岸街道")
+    # After 签收 the lead is changed by a coordinator, with a reason (000 §三; test_assignment.py).
+    await bot.say("wang_jun", "转办 #1 西岸街道 理由：经核实属西岸街道辖区")
     stored = await item(bot, 1)
     assert stored.acknowledged_at is None and stored.status == ItemStatus.ASSIGNED
     assert stored.lead_unit_id == "xian"

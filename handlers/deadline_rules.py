@@ -12,7 +12,10 @@ major, so it is chased day and night.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import heapq
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -48,6 +51,8 @@ class Point:
     intended: datetime  # the moment the policy names
     send_at: datetime  # the same, or the end of the quiet hours it falls in
     due: datetime  # the clock's deadline this point belongs to
+    held: int = 0  # earlier repeats held back by the quiet hours and folded into this one
+    final: bool = False  # the last repeat of a chase with an end (较大 / 一般): 超时未办 from here
 
     @property
     def overdue(self) -> bool:
@@ -71,6 +76,8 @@ class ItemClocks:
     response_due: datetime | None
     acknowledged: bool
     responded: bool
+    # A regrade that put a deadline in the past: that deadline's overdue chain starts here.
+    overdue_from: datetime | None = None
 
 
 def running_clocks(item: ItemClocks) -> list[RunningClock]:
@@ -113,39 +120,85 @@ def defer_for_quiet(at: datetime, quiet: QuietHours, tz: ZoneInfo) -> datetime:
     return release.astimezone(at.tzinfo)
 
 
-def points_for(
-    clock: RunningClock, rules: GradePolicy, quiet: QuietHours, tz: ZoneInfo
-) -> list[Point]:
-    """Every reminder point of one clock, in time order."""
+def repeat_offset(rules: GradePolicy, occurrence: int) -> timedelta:
+    """How long after the start of the overdue chain its `occurrence`-th repeat falls: each
+    interval is the previous one times repeat_growth, at most repeat_max_minutes."""
+    total = 0.0
+    interval = float(rules.repeat_minutes)
+    cap = float(rules.repeat_max_minutes or rules.repeat_minutes * 1000)
+    for _ in range(occurrence):
+        total += min(interval, cap)
+        interval = min(interval * rules.repeat_growth, cap)
+    return timedelta(minutes=total)
+
+
+def _raw_points(clock: RunningClock, rules: GradePolicy, overdue_from: datetime | None) -> Iterator[Point]:
+    """The clock's points in intended order, before quiet hours: the reminders before the
+    deadline, the overdue notice and its repeats — without end when the grade is chased until
+    handled (001 第九条 不漏报、不迟报)."""
     span = clock.due - clock.started
-    raw: list[tuple[str, int, datetime]] = [
-        (f"{round(fraction * 100)}pct", 0, clock.started + span * fraction) for fraction in sorted(rules.reminders)
-    ]
-    raw.append(("overdue", 0, clock.due))
-    repeat = timedelta(minutes=rules.repeat_minutes)
-    raw += [("overdue", n, clock.due + repeat * n) for n in range(1, rules.max_repeats + 1)]
-    points = []
-    for stage, occurrence, intended in raw:
-        send_at = defer_for_quiet(intended, quiet, tz) if rules.quiet else intended
-        points.append(Point(clock.name, stage, occurrence, intended, send_at, clock.due))
-    return sorted(points, key=lambda p: (p.send_at, p.intended))
+    for fraction in sorted(rules.reminders):
+        at = clock.started + span * fraction
+        yield Point(clock.name, f"{round(fraction * 100)}pct", 0, at, at, clock.due)
+    # A deadline already past when a regrade set it: the chain starts at the regrade, at once.
+    origin = overdue_from if overdue_from is not None and overdue_from > clock.due else clock.due
+    occurrence = 0
+    while rules.until_handled or occurrence <= rules.max_repeats:
+        at = origin + repeat_offset(rules, occurrence)
+        final = not rules.until_handled and occurrence == rules.max_repeats
+        yield Point(clock.name, "overdue", occurrence, at, at, clock.due, final=final)
+        occurrence += 1
 
 
-def item_points(item: ItemClocks, policy: PolicySection, tz: ZoneInfo) -> list[Point]:
-    """All reminder points of the item's running clocks, in sending order."""
+def points_for(
+    clock: RunningClock, rules: GradePolicy, quiet: QuietHours, tz: ZoneInfo, overdue_from: datetime | None = None
+) -> Iterator[Point]:
+    """Every reminder point of one clock, in sending order (lazily: a chase may have no end).
+
+    Points that quiet hours move to the same moment are posted as one, which says how many were
+    held (the last of them, so its key and its place in the chain stay those of the last)."""
+    held: Point | None = None
+    count = 0
+    for point in _raw_points(clock, rules, overdue_from):
+        send_at = defer_for_quiet(point.intended, quiet, tz) if rules.quiet else point.intended
+        point = replace(point, send_at=send_at)
+        if held is not None and held.send_at == send_at and send_at != held.intended:
+            count += 1
+            held = replace(point, held=count)
+            continue
+        if held is not None:
+            yield held
+        held, count = point, 0
+    if held is not None:
+        yield held
+
+
+def _merged(item: ItemClocks, policy: PolicySection, tz: ZoneInfo) -> Iterator[Point]:
     rules = policy_for(item, policy)
-    points = [p for clock in running_clocks(item) for p in points_for(clock, rules, policy.quiet_hours, tz)]
-    return sorted(points, key=lambda p: (p.send_at, p.intended, p.clock.value))
+    streams = [points_for(clock, rules, policy.quiet_hours, tz, item.overdue_from) for clock in running_clocks(item)]
+    return heapq.merge(*streams, key=lambda p: (p.send_at, p.intended, p.clock.value))
+
+
+# Without an end to look for, a chase without end is listed this far past its last deadline.
+LISTING_HORIZON = timedelta(days=7)
+
+
+def item_points(item: ItemClocks, policy: PolicySection, tz: ZoneInfo, until: datetime | None = None) -> list[Point]:
+    """The reminder points of the item's running clocks, in sending order, up to `until`
+    (default: a week past the last deadline, for a chase without end)."""
+    if until is None:
+        dues = [c.due for c in running_clocks(item)]
+        until = max(dues) + LISTING_HORIZON if dues else item.reported_at
+    return list(itertools.takewhile(lambda p: p.send_at <= until, _merged(item, policy, tz)))
 
 
 def due_points(item: ItemClocks, policy: PolicySection, tz: ZoneInfo, now: datetime) -> list[Point]:
-    return [p for p in item_points(item, policy, tz) if p.send_at <= now]
+    return item_points(item, policy, tz, until=now)
 
 
 def next_point_at(item: ItemClocks, policy: PolicySection, tz: ZoneInfo, now: datetime) -> datetime | None:
     """When the sweep next needs to look at this item (None: no clock will ask again)."""
-    future = [p.send_at for p in item_points(item, policy, tz) if p.send_at > now]
-    return min(future) if future else None
+    return next((p.send_at for p in _merged(item, policy, tz) if p.send_at > now), None)
 
 
 @dataclass(frozen=True)
@@ -156,13 +209,16 @@ class Audience:
     duty_officer: bool  # the 值班员 on duty in the item's chat
     reporter: bool
     coordinators_chat: bool  # also post a copy in the coordinators' chat
+    duty_leader: bool = False  # the 带班领导 on duty (an overdue 重大 item)
 
 
-def audience(point: Point, escalation: EscalationPolicy) -> Audience:
-    """Before the deadline: whoever must act next. After it: the escalation chain."""
+def audience(point: Point, escalation: EscalationPolicy, grade: Grade | None = None) -> Audience:
+    """Before the deadline: whoever must act next. After it: the escalation chain; the 带班领导
+    on duty joins the chase of an overdue 重大 item, and the last repeat of a chase with an end
+    goes to the coordinators (超时未办)."""
+    copy = point.overdue and (point.occurrence >= escalation.coordinators_after or point.final)
     if point.clock is ClockName.GRADE:
-        return Audience((), duty_officer=True, reporter=True,
-                        coordinators_chat=point.overdue and point.occurrence >= escalation.coordinators_after)
+        return Audience((), duty_officer=True, reporter=True, coordinators_chat=copy)
     roles: tuple[str, ...]
     if not point.overdue:
         roles = ("联络员",) if point.clock is ClockName.PASS_ON else ("联络员", "分管领导")
@@ -171,5 +227,5 @@ def audience(point: Point, escalation: EscalationPolicy) -> Audience:
     roles = ("联络员", "分管领导")
     if point.occurrence >= escalation.principal_after:
         roles += ("主要负责人",)
-    return Audience(roles, duty_officer=True, reporter=False,
-                    coordinators_chat=point.occurrence >= escalation.coordinators_after)
+    return Audience(roles, duty_officer=True, reporter=False, coordinators_chat=copy,
+                    duty_leader=grade is Grade.MAJOR)

@@ -145,6 +145,7 @@ def item_clocks(item: Item) -> ItemClocks:
         response_due=item.response_due_at,
         acknowledged=item.acknowledged_at is not None,
         responded=item.responded_at is not None,
+        overdue_from=item.overdue_from,
     )
 
 

@@ -18,7 +18,7 @@ from bot.directory import Directory
 from bot.vocab import Role
 from handlers.deadline_rules import ClockName, Point, audience
 from handlers.duty import DutyLookup
-from handlers.items import summary_without_link
+from handlers.items import grade_of, summary_without_link
 from handlers.policy import local_time, remaining_text, unique
 from store import outbox
 from store.models import Item
@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 BEFORE = "【提醒】#{n} {grade}｜{clock}时限 {due}（{left}）\n摘要：{summary}\n{ask}"
 OVERDUE = "【超时{repeat}】#{n} {grade}｜{clock}{late_by}（时限 {due}）\n摘要：{summary}\n{ask}"
 LATE_NOTE = "\n（补发：原定 {at} 发送）"
+HELD_NOTE = "\n（静默时段内暂缓{count}次提醒，现合并发送）"
+FINAL_NOTE = "\n催办已达{count}次上限，本事项列为超时未办，已报协调人员。"
 ASK = {
     ClockName.GRADE: "请值班人员立即定级：发送“定级 #{n} 重大/较大/一般”。",
     ClockName.PASS_ON: "请承办单位立即签收：发送“签收 #{n}”。",
@@ -66,20 +68,26 @@ def reminder_text(item: Item, point: Point, now: datetime, config: Config, late:
         text = OVERDUE.format(repeat=repeat, late_by=late_by, **values)
     else:
         text = BEFORE.format(left=remaining_text(point.due, max(now, point.send_at)), **values)
+    if point.held:
+        text += HELD_NOTE.format(count=point.held + 1)
+    if point.final:
+        text += FINAL_NOTE.format(count=point.occurrence)
     if late:
         text += LATE_NOTE.format(at=local_time(point.send_at, tz))
     return text
 
 
 async def _people(ctx: Reminding, item: Item, point: Point) -> list[str]:
-    who = audience(point, ctx.config.policy.escalation)
+    who = audience(point, ctx.config.policy.escalation, grade_of(item))
     people: list[str] = []
     if item.lead_unit_id is not None:
         for word in who.unit_roles:
             people += [p.id for p in ctx.directory.responsible(_ROLES[word], item.lead_unit_id)]
     chat = ctx.directory.chats.get(item.chat_id)
-    if who.duty_officer and chat is not None:
-        people += (await ctx.duty.on_duty(ctx.session, chat, ctx.now)).officers
+    if (who.duty_officer or who.duty_leader) and chat is not None:
+        on_duty = await ctx.duty.on_duty(ctx.session, chat, ctx.now)
+        people += on_duty.officers if who.duty_officer else ()
+        people += on_duty.leaders if who.duty_leader else ()
     if who.reporter:
         people.append(item.reported_by)
     return unique(p for p in people if p in ctx.directory.people)
@@ -103,7 +111,7 @@ async def queue_reminder(ctx: Reminding, item: Item, point: Point) -> bool:
             "item": item.number, "key": key, "clock": point.clock.value, "stage": point.stage,
             "occurrence": point.occurrence, "send_at": point.send_at.isoformat(), "late": late,
         })
-    if audience(point, ctx.config.policy.escalation).coordinators_chat:
+    if audience(point, ctx.config.policy.escalation, grade_of(item)).coordinators_chat:
         for chat in ctx.directory.coordinator_chats():
             if chat.id != item.chat_id:
                 await post(f"{key}:{chat.id}", chat.id, [])

@@ -11,6 +11,7 @@ from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.intake import guess_category, guess_source
 from handlers.parsing import find_urls, strip_separators
+from handlers.permissions import may_grade
 from handlers.policy import deadlines, local_time, unique
 from handlers.router import Router, Usage
 from store import items as item_store
@@ -28,7 +29,10 @@ ACCEPTED = (
 # "舆情：…" / "舆情 …" is a report; "舆情日志" is not (a separator must follow).
 IMPLICIT_MARK = re.compile(r"^舆情(?:线索)?[\s:：,，]+")
 STILL_UNGRADED = "（#{n} 仍待定级，请发送“定级 #{n} 等级”。）"
-CLASSIFIED_MARKERS = ("【涉密】", "[涉密]", "涉密")
+# 001 第十七条: the 涉密 mark as people write it, at the start or at the end of the report.
+_MARK = r"(?:【涉密】|\[涉密\]|（涉密）|\(涉密\)|〔涉密〕)"
+CLASSIFIED_AT_START = re.compile(rf"^\s*(?:{_MARK}|涉密\s*[:：]|涉密(?=\s))\s*")
+CLASSIFIED_AT_END = re.compile(rf"\s*(?:{_MARK}|[,，;；。]\s*涉密)\s*[。.]?\s*$")
 
 router = Router("report")
 
@@ -58,15 +62,19 @@ async def report_by_habit(ctx: Context) -> Outcome | None:
     return None
 
 
-def _split_classified(text: str) -> tuple[bool, str]:
-    for marker in CLASSIFIED_MARKERS:
-        if text.startswith(marker):
-            return True, strip_separators(text[len(marker) :])
+def split_classified(text: str) -> tuple[bool, str]:
+    """Whether the report carries the 涉密 mark, and its text without the mark."""
+    start = CLASSIFIED_AT_START.match(text)
+    if start:
+        return True, strip_separators(text[start.end() :])
+    end = CLASSIFIED_AT_END.search(text)
+    if end:
+        return True, text[: end.start()].strip()
     return False, text
 
 
 async def create_item(ctx: Context, raw_text: str) -> Outcome:
-    classified, text = _split_classified(raw_text.strip())
+    classified, text = split_classified(raw_text.strip())
     if not text:
         return Outcome.say(USAGE)
     urls = find_urls(text)
@@ -101,30 +109,39 @@ async def create_item(ctx: Context, raw_text: str) -> Outcome:
     )
     on_duty = await ctx.on_duty()
     earlier = await pending.open_question(ctx.session, ctx.chat.platform.value, ctx.chat.id, ctx.sender.id, ctx.now)
-    await _ask_for_grade(ctx, item, unit_id, list(on_duty.officers) + list(on_duty.leaders))
+    asked = await _ask_for_grade(ctx, item, unit_id, list(on_duty.officers) + list(on_duty.leaders))
     text_out = ACCEPTED.format(
         n=item.number, source=item.source, category=item.category,
         unit=ctx.directory.unit_name(unit_id), due=local_time(item.grade_due_at, ctx.tz),
     )
     if earlier is not None and earlier[0] == "grade":
         text_out += "\n" + STILL_UNGRADED.format(n=earlier[1].get("number"))
-    return Outcome.say(text_out, [p for p in on_duty.officers if p != ctx.sender.id])
+    # The question @-mentions only people who may answer it (the officers on duty, by default).
+    return Outcome.say(text_out, [p for p in on_duty.officers if p != ctx.sender.id and p in asked])
 
 
-async def _ask_for_grade(ctx: Context, item: Item, unit_id: str | None, on_duty: list[str]) -> None:
-    """The reporter, the people on duty and the unit's leaders may each answer with a bare 1/2/3."""
+async def _ask_for_grade(ctx: Context, item: Item, unit_id: str | None, on_duty: list[str]) -> list[str]:
+    """The reporter, the people on duty and the unit's leaders — those of them who may grade
+    (004 第六条, policy.grade_by) — may each answer with a bare 1/2/3. Returns who was asked."""
     leaders: list[str] = []
     if unit_id is not None:
         for role in (Role.PRINCIPAL, Role.LEADER):
             leaders += [p.id for p in ctx.directory.responsible(role, unit_id)]
+    duty = await ctx.on_duty()
+    units = [unit_id] if unit_id else []
+    asked = [
+        person for person in unique([ctx.sender.id, *on_duty, *leaders])
+        if may_grade(person, units, duty, ctx.directory, ctx.config.policy)
+    ]
     await pending.ask(
         ctx.session,
         platform=ctx.chat.platform.value,
         chat_id=ctx.chat.id,
-        users=unique([ctx.sender.id, *on_duty, *leaders]),
+        users=asked,
         kind="grade",
         item_id=item.id,
         asked_at=ctx.now,
         expires_at=ctx.now + timedelta(minutes=ctx.config.policy.grade_question_minutes),
         payload={"number": item.number},
     )
+    return asked

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,18 @@ async def record(
         },
     )
     return int(result.scalar_one())
+
+
+async def last_of(session: AsyncSession, item_id: int, actions: Sequence[str]) -> tuple[str, datetime] | None:
+    """Who did the latest of these actions on the item, and when (e.g. the grader a downgrade names)."""
+    result = await session.execute(
+        select(ItemEvent.actor, ItemEvent.at)
+        .where(ItemEvent.item_id == item_id, ItemEvent.action.in_(actions))
+        .order_by(ItemEvent.id.desc())
+        .limit(1)
+    )
+    row = result.first()
+    return None if row is None else (str(row.actor), row.at)
 
 
 async def timeline(session: AsyncSession, item_id: int) -> list[ItemEvent]:

@@ -83,6 +83,20 @@ async def open_question(
     return None if row is None else (str(row.kind), dict(row.payload or {}))
 
 
+async def open_in_chat(session: AsyncSession, platform: str, chat_id: str, kind: str, now: datetime) -> int | None:
+    """The item number of the latest open question of this kind put to anyone in the chat."""
+    result = await session.execute(
+        select(PendingQuestion.payload)
+        .where(PendingQuestion.platform == platform, PendingQuestion.chat_id == chat_id,
+               PendingQuestion.kind == kind, PendingQuestion.expires_at > now)
+        .order_by(PendingQuestion.asked_at.desc(), PendingQuestion.id.desc())
+        .limit(1)
+    )
+    payload = result.scalar_one_or_none()
+    number = (payload or {}).get("number")
+    return int(number) if number is not None else None
+
+
 async def close_for_item(session: AsyncSession, item_id: int, kind: str) -> None:
     """The question was answered (by anyone asked, or by a command): nobody needs to answer it now."""
     await session.execute(

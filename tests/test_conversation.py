@@ -113,21 +113,25 @@ async def test_number_and_grade_without_the_verb_is_a_grade_command(bot: Bot) ->
 async def test_grade_question_expires_with_a_clear_answer(bot: Bot) -> None:
     await reported(bot)
     bot.clock.advance(timedelta(minutes=16))
-    reply = await bot.say("liu_yang", "2")
+    reply = await bot.say("zhao_min", "2")
     assert reply["text"] == "#1 的定级询问已于 11月23日 10:15 过期。请发送“定级 #1 重大/较大/一般”完成定级。"
     assert (await item(bot, 1)).grade is None
     # The question is answered once: a second "2" is no longer taken as an answer.
-    again = await bot.say("liu_yang", "2")
+    again = await bot.say("zhao_min", "2")
     assert again["text"].startswith("您当前没有待回复的定级询问")
 
 
 async def test_only_people_asked_may_answer_with_a_bare_number(bot: Bot) -> None:
     await reported(bot)
-    reply = await bot.say("wei_na", "1")  # education's leader was not asked
-    assert reply["text"].startswith("您当前没有待回复的定级询问")
+    # education's leader was not asked and may not grade this item: the polite refusal (004 第六条)
+    reply = await bot.say("wei_na", "1")
+    assert reply["text"].startswith("抱歉，您无权对 #1 执行“定级”")
     assert (await item(bot, 1)).grade is None
     assert await count(bot, PendingQuestion) > 0
-    await bot.say("liu_yang", "3")  # the reporter was asked
+    refused = await bot.say("liu_yang", "3")  # the reporter, a plain monitor, may not grade either
+    assert refused["text"].startswith("抱歉，您无权对 #1 执行“定级”")
+    assert (await item(bot, 1)).grade is None
+    await bot.say("zhao_min", "3")  # the officer on duty was asked
     assert (await item(bot, 1)).grade == "一般"
     assert await count(bot, PendingQuestion) == 0  # everyone's copy of the question is closed
 
@@ -367,9 +371,9 @@ async def test_implicit_report_needs_a_separator_after_the_mark(bot: Bot) -> Non
 
 
 async def test_second_report_says_which_item_still_waits(bot: Bot) -> None:
-    await reported(bot)
-    second = await reported(bot, text="上报 西岸滨河路路灯不亮")
-    assert "\n（#1 仍待定级，请发送“定级 #1 等级”。）\n" in second["text"]
+    await reported(bot, sender="zhao_min")  # the officer on duty reports: he is asked for the grade
+    second = await reported(bot, sender="zhao_min", text="上报 西岸滨河路路灯不亮")
+    assert second["text"].endswith("\n（#1 仍待定级，请发送“定级 #1 等级”。）")
 
 
 async def test_community_item_reaches_the_towns_leaders(bot: Bot) -> None:

@@ -22,6 +22,7 @@ from handlers.deadline_rules import (
     due_points,
     item_points,
     next_point_at,
+    repeat_offset,
     running_clocks,
 )
 from handlers.policy import deadlines
@@ -57,7 +58,8 @@ def test_major_pass_on_points() -> None:
     points = [p for p in item_points(clocks(Grade.MAJOR), POLICY, TZ) if p.clock is ClockName.PASS_ON]
     offsets = [(p.stage, p.occurrence, (p.send_at - REPORTED) / timedelta(minutes=1)) for p in points]
     assert offsets[:3] == [("50pct", 0, 15), ("80pct", 0, 24), ("overdue", 0, 30)]
-    assert [o[2] for o in offsets[3:]] == [30 + 30 * n for n in range(1, 7)]  # 6 repeats by default
+    # 重大 is chased until handled (001 第九条): the interval doubles from 30 minutes up to 2 hours.
+    assert [o[2] for o in offsets[3:8]] == [60, 120, 240, 360, 480]
 
 
 def test_stopped_clocks_ask_nothing() -> None:
@@ -133,7 +135,7 @@ def test_every_reminder_at_its_intended_local_time(server_in_utc: None, minute: 
             expected = reported + (point.due - reported) * fraction
             assert abs((point.intended - expected).total_seconds()) < 1
         elif point.overdue:
-            assert point.intended == point.due + timedelta(minutes=rules.repeat_minutes) * point.occurrence
+            assert point.intended == point.due + repeat_offset(rules, point.occurrence)
         local = point.send_at.astimezone(TZ)
         if not rules.quiet:
             assert point.send_at == point.intended

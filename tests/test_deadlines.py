@@ -52,7 +52,8 @@ async def test_pass_on_reminder_and_escalation(bot: Bot) -> None:
     eighty, overdue = await bot_posts(bot, after=seq)
     assert eighty["text"].startswith("【提醒】#1 重大｜通报时限")
     assert overdue["text"].startswith("【超时】#1 重大｜通报已到时限（时限 11月23日 10:30）")
-    assert overdue["mentions"] == ["yang_fan", "han_mei", "zhao_min"]
+    # An overdue 重大 item chases the 带班领导 on duty too (001 第九条).
+    assert overdue["mentions"] == ["yang_fan", "han_mei", "zhao_min", "li_hua"]
 
     seq = await last_seq(bot)
     bot.clock.advance(timedelta(minutes=30))  # 11:00, first repeat: the principal is added
@@ -64,7 +65,7 @@ async def test_pass_on_reminder_and_escalation(bot: Bot) -> None:
         "超时" not in m["text"] for m in await bot_posts(bot, "coordinators")
     )
 
-    bot.clock.advance(timedelta(minutes=30))  # 11:30, second repeat: copy to the coordinators
+    bot.clock.advance(timedelta(minutes=60))  # 12:00, second repeat (the interval doubles): copy to the coordinators
     await tick(bot)
     copies = [m for m in await bot_posts(bot, "coordinators") if "超时·第2次" in m["text"]]
     assert len(copies) == 1

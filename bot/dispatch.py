@@ -27,6 +27,7 @@ from handlers.context import Context, Outcome
 from handlers.duty import DutyLookup
 from handlers.parsing import MAX_TEXT, normalize
 from handlers.router import Dispatcher
+from handlers.standins import with_stand_ins
 from store import chatlog, inbound, outbox
 from store.db import Database
 from store.models import OutboxMessage
@@ -116,6 +117,7 @@ class MessageHandler:
                     duty=self.duty, chat=chat, sender=sender, message=message, text=text,
                 )
                 outcome = await self.dispatcher.run(ctx) if text else Outcome()
+                outcome = await self._stand_ins(ctx, outcome)
                 claim, rows = await self._answer(session, message, outcome.replies)
                 # A platform message's notices go out at once; the simulator's wait for the tick.
                 kick = message.channel is not None and outbox.queued_in(session)
@@ -125,6 +127,14 @@ class MessageHandler:
             return await self._respond_only(message, message.text, Reply(INTERNAL_ERROR))
         self.delivery.deliver(claim, rows, kick=kick)
         return Handled(outcome.replies)
+
+    async def _stand_ins(self, ctx: Context, outcome: Outcome) -> Outcome:
+        """AB角: whoever a reply would @-mention while on leave is replaced by their stand-in."""
+        replies = []
+        for reply in outcome.replies:
+            text, mentions = await with_stand_ins(ctx.session, ctx.now, self.directory, reply.text, reply.mentions)
+            replies.append(Reply(text, mentions))
+        return Outcome(tuple(replies))
 
     async def _first_time(self, session: AsyncSession, message: InboundMessage) -> bool:
         if message.channel is None or message.message_id is None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime import Runtime
 from bot.vocab import FINAL_STATUSES, Role
 from handlers.calendar import weekday_name
+from handlers.items import public_summary
 from handlers.policy import next_due, remaining_text
 from handlers.roster_service import Roster, segment_of
 from handlers.roster_view import (
@@ -136,7 +137,7 @@ async def _handover_text(session: AsyncSession, roster: Roster, chat_id: str, vi
         for item in items[:ITEMS_SHOWN]:
             due = _urgency(item)
             clock = f"｜{due[0]}截止 {when_label(due[1], tz)}（{remaining_text(due[1], now)}）" if due else ""
-            summary = "（涉密线索）" if item.classified else item.summary
+            summary = public_summary(item)  # 涉密: the authorised summary only (001 第十七条)
             summary = summary if len(summary) <= SUMMARY_CHARS else summary[: SUMMARY_CHARS - 1] + "…"
             lines.append(HANDOVER_ITEM.format(n=item.number, grade=item.grade or "未定级", status=item.status,
                                               clock=clock, summary=summary))

@@ -17,7 +17,7 @@ from bot.directory import Directory
 from bot.dispatch import MessageHandler
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
-from handlers import assignment, grading, query, report, roster, workflow
+from handlers import assignment, classify, grading, query, report, roster, workflow
 from handlers import help as help_feature
 from handlers.duty import DutyLookup
 from handlers.roster_service import RosterDuty
@@ -27,8 +27,8 @@ from store.db import Database
 
 def build_dispatcher() -> Dispatcher:
     # Order matters only for fallbacks: a pending grade answer first, the unknown-command hint last.
-    return Dispatcher(grading.router, report.router, assignment.router, workflow.router, query.router, roster.router,
-                      help_feature.router)
+    return Dispatcher(grading.router, report.router, assignment.router, classify.router, workflow.router,
+                      query.router, roster.router, help_feature.router)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from handlers.deadline_rules import ClockName, Point, audience
 from handlers.duty import DutyLookup
 from handlers.items import grade_of, summary_without_link
 from handlers.policy import local_time, remaining_text, unique
+from handlers.standins import with_stand_ins
 from store import outbox
 from store.models import Item
 
@@ -99,9 +100,10 @@ async def queue_reminder(ctx: Reminding, item: Item, point: Point) -> bool:
     text = reminder_text(item, point, ctx.now, ctx.config, late)
     key = point.key(item.id)
 
-    async def post(key: str, chat_id: str, mentions: list[str]) -> bool:
+    async def post(key: str, chat_id: str, people: list[str]) -> bool:
+        body, mentions = await with_stand_ins(ctx.session, ctx.now, ctx.directory, text, people)
         return await outbox.enqueue(
-            ctx.session, key=key, chat_id=chat_id, text=text, mentions=mentions, now=ctx.now,
+            ctx.session, key=key, chat_id=chat_id, text=body, mentions=mentions, now=ctx.now,
             due_at=point.send_at, item_id=item.id, clock=point.clock.value, clock_due=point.due, late=late,
         )
 

@@ -94,6 +94,26 @@ async def leaves(session: AsyncSession, start: datetime | None = None, end: date
     return list((await session.execute(query)).scalars())
 
 
+async def absent_at(session: AsyncSession, person_ids: Sequence[str], at: datetime) -> dict[str, str | None]:
+    """Of these people, those on leave at `at`, each with the substitute the roster names for
+    them then (an override that replaces them, in any chat), or None."""
+    if not person_ids:
+        return {}
+    on_leave = select(RosterLeave.person_id).where(
+        RosterLeave.person_id.in_(person_ids), RosterLeave.start_at <= at, RosterLeave.end_at > at
+    )
+    absent = {str(p) for p in (await session.execute(on_leave)).scalars()}
+    if not absent:
+        return {}
+    covering = select(RosterOverride.replaces, RosterOverride.person_id).where(
+        RosterOverride.replaces.in_(absent), RosterOverride.start_at <= at, RosterOverride.end_at > at
+    ).order_by(RosterOverride.id.desc())
+    substitutes: dict[str, str | None] = dict.fromkeys(absent)
+    for replaced, substitute in (await session.execute(covering)).all():
+        substitutes[str(replaced)] = substitutes[str(replaced)] or str(substitute)
+    return substitutes
+
+
 async def replace_definitions(session: AsyncSession, chat_id: str, new_templates: Sequence[RosterTemplate] | None,
                               new_rotations: Sequence[RosterRotation] | None) -> None:
     """A chat's shift templates and/or rotations, each replaced as a whole (an import is the full definition)."""

@@ -72,7 +72,9 @@ async def test_significant_adds_leader_on_duty_but_not_principal(bot: Bot) -> No
     assert reply["mentions"] == ["han_mei", "yang_fan", "zhao_min", "li_hua"]
     assert "通报时限：11月23日 12:00（报告后2小时）" in reply["text"]
     assert "回应时限：11月25日 10:00（报告后48小时）" in reply["text"]
-    assert [m for m in await bot.messages("coordinators") if m["from"] == "bot"] == []
+    # 较大 grade notices are copied to the coordinators too (004 第八条, 第十条; test_regulations.py)
+    copies = [m for m in await bot.messages("coordinators") if m["from"] == "bot"]
+    assert [c["text"].splitlines()[0] for c in copies] == ["【舆情通报】#1 较大舆情"]
 
 
 async def test_general_mentions_leader_liaison_and_duty_officer(bot: Bot) -> None:

@@ -7,6 +7,8 @@ tests/test_classified.py.
 
 from __future__ import annotations
 
+import itertools
+
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -130,7 +132,7 @@ async def test_major_item_is_chased_until_handled_with_the_leader_on_duty_001_ar
                 times.append(bot.clock.now())
                 assert "li_hua" in post["mentions"]  # the 带班领导 on duty is in the chase
     assert len(times) > 8 + 1  # more than max_repeats: 重大 has no end
-    gaps = [(b - a) / timedelta(minutes=1) for a, b in zip(times, times[1:], strict=False)]
+    gaps = [(b - a) / timedelta(minutes=1) for a, b in itertools.pairwise(times)]
     assert gaps[:3] == [30, 60, 120] and max(gaps) == 120  # grows to the cap, never beyond
 
 
@@ -173,7 +175,8 @@ async def test_lead_changes_after_ack_only_by_policy_roles_with_a_reason_000_s3(
     assert needs["text"].startswith("#1 已由牵头单位签收，变更牵头单位须说明理由")
     assert (await stored(bot)).lead_unit_id == "chengguan"
     moved = await bot.say("han_mei", "转办 #1 西岸街道 理由：经核实属西岸街道辖区")
-    assert moved["text"].startswith("【转办】#1 已转 清河县西岸街道办事处。") and "变更理由：经核实属西岸街道辖区" in moved["text"]
+    assert moved["text"].startswith("【转办】#1 已转 清河县西岸街道办事处。")
+    assert "变更理由：经核实属西岸街道辖区" in moved["text"]
     item = await stored(bot)
     assert item.lead_unit_id == "xian" and item.acknowledged_at is None
     [copy] = [t for t in await coordinator_posts(bot) if t.startswith("【牵头单位变更】")]

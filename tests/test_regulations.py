@@ -8,7 +8,6 @@ tests/test_classified.py.
 from __future__ import annotations
 
 import itertools
-
 from datetime import datetime, timedelta
 
 from sqlalchemy import select

@@ -150,7 +150,7 @@ async def assign(ctx: Context, command: AssignCommand) -> Outcome:
         after["reason"] = command.reason
     event_id = await common.record(ctx, item, "assigned", detail="、".join(u.name for u in units),
                                    before=before, after=after)
-    reason = REASON_LINE.format(reason=command.reason) if command.reason else ""
+    reason = REASON_LINE.format(reason=common.public_detail(item, command.reason)) if command.reason else ""
     if lead_changed and ctx.config.policy.copies.lead_change:
         await _copy_lead_change(ctx, item, old_lead, units[0], command.reason, event_id)
     if not lead_changed and item.acknowledged_at is not None:
@@ -168,7 +168,8 @@ async def _copy_lead_change(
     text = LEAD_CHANGED_COPY.format(
         n=item.number, grade=item.grade or "未定级", old=ctx.directory.unit_name(old), new=new.name,
         who=ctx.sender.name, at=local_time(ctx.now, ctx.tz),
-        reason=REASON_LINE.format(reason=reason) if reason else "", summary=common.public_summary(item),
+        reason=REASON_LINE.format(reason=common.public_detail(item, reason)) if reason else "",
+        summary=common.public_summary(item),
     )
     await common.copy_to_coordinators(ctx, item, text, key=f"notice:item{item.id}:lead:{event_id}")
 

@@ -228,7 +228,8 @@ async def _notice_text(
         header = HEADER_REGRADE.format(n=item.number, old=old.value, grade=grade.value)
     adjustment = ""
     if old is not None and previous is not None and (reason or is_downgrade(old, grade)):
-        adjustment = ADJUSTMENT.format(grader=ctx.name(previous[0]), old=old.value, reason=reason or "未说明",
+        shown = common.public_detail(item, reason) if reason else "未说明"
+        adjustment = ADJUSTMENT.format(grader=ctx.name(previous[0]), old=old.value, reason=shown,
                                        at=local_time(previous[1], ctx.tz))
     link = common.public_link(item, item.link)
     assert item.pass_on_due_at is not None and item.response_due_at is not None

@@ -57,13 +57,8 @@ class ItemStatus(StrEnum):
 FINAL_STATUSES = frozenset({ItemStatus.CLOSED, ItemStatus.NO_RESPONSE, ItemStatus.MERGED})
 
 
-class ResponseForm(StrEnum):
-    ONLINE = "网上发布"
-    EXPERT = "专家解读"
-    PRESS_CONFERENCE = "新闻发布会"
-    INTERVIEW = "媒体专访"
-    PUBLIC_REPLY = "公开答复"
-    REBUTTAL = "辟谣澄清"
+# Response forms are not fixed words: they are the policy's (`policy.response_forms`, defaults in
+# bot/categories.py), so a county can name them as its own rules do.
 
 
 class Referral(StrEnum):

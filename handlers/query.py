@@ -10,6 +10,7 @@ from handlers.context import Context, Outcome
 from handlers.parsing import take_item_ref
 from handlers.policy import local_time, next_due, remaining_text
 from handlers.router import Router, Usage
+from handlers.workflow import recorded_responses
 from store import audit
 from store import items as item_store
 from store.models import Item
@@ -23,8 +24,13 @@ ACTIONS = {
     "reported": "上报", "graded": "定级", "regraded": "调整等级", "assigned": "转办",
     "acknowledged": "签收", "progress": "进展", "responded": "回应", "closed": "办结",
     "no_response": "不予回应", "merged": "合并", "absorbed": "并入重复线索", "referred": "移交",
-    "refused": "操作被拒绝", "notice": "发送通知",
+    "refused": "操作被拒绝", "notice": "发送通知", "co_acknowledged": "配合单位签收", "returned": "退回",
+    "supplement": "补充信息", "classified": "标记涉密", "declassified": "解除涉密",
 }
+
+_SAFE_WHEN_CLASSIFIED = frozenset(
+    {"graded", "regraded", "assigned", "acknowledged", "co_acknowledged", "merged", "absorbed", "referred"}
+)
 
 router = Router("query")
 
@@ -56,11 +62,20 @@ async def query(ctx: Context, command: QueryCommand) -> Outcome:
     lines = await _details(ctx, item)
     lines.append("处置记录：")
     for event in await audit.timeline(ctx.session, item.id):
-        detail = f" {event.detail}" if event.detail and event.action not in ("reported", "refused") else ""
+        detail = f" {event.detail}" if _detail_shown(item, event.action) and event.detail else ""
         action = ACTIONS.get(event.action, event.action)
         who = ctx.config.bot.name if event.actor == "bot" else ctx.name(event.actor)
         lines.append(f"· {local_time(event.at, ctx.tz)} {who} {action}{detail}")
     return Outcome.say("\n".join(lines))
+
+
+def _detail_shown(item: Item, action: str) -> bool:
+    """Whether the timeline shows an entry's detail. A 涉密 item's timeline shows only what names
+    no content — grades, units, item numbers, referrals (001 第十七条); never the text of a
+    progress note, a response, a result, a reason or a sent notice."""
+    if action in ("reported", "refused"):
+        return False
+    return not item.classified or action in _SAFE_WHEN_CLASSIFIED
 
 
 async def _details(ctx: Context, item: Item) -> list[str]:
@@ -78,12 +93,18 @@ async def _details(ctx: Context, item: Item) -> list[str]:
     if item.response_due_at is not None:
         state = f"已回应：{item.response_form}" if item.responded_at else remaining_text(item.response_due_at, ctx.now)
         lines.append(f"回应时限：{local_time(item.response_due_at, ctx.tz)}（{state}）")
+    # Every public response in order, the first and each 续报 (004 第八条); no link when 涉密.
+    for response in recorded_responses(await audit.timeline(ctx.session, item.id)):
+        link = common.public_link(item, response.link)
+        kind = "（续报）" if response.seq > 1 else ""
+        lines.append(f"回应{response.seq}{kind}：{local_time(response.at, ctx.tz)} {response.form}"
+                     + (f" {link}" if link else ""))
     if item.referred_to:
         lines.append("已移交：" + "、".join(item.referred_to))
     if item.merged_into:
         lines.append(f"已并入 #{item.merged_into}")
     if item.verdict:
-        lines.append(f"结果：{item.verdict}")
+        lines.append(f"结果：{common.public_detail(item, item.verdict)}")
     return lines
 
 
@@ -120,6 +141,8 @@ async def todo(ctx: Context, command: TodoCommand) -> Outcome:
     for item in found[:TODO_LIMIT]:
         urgency = _urgency(item)
         clock = f"｜{urgency[0]}{remaining_text(urgency[1], ctx.now)}" if urgency else ""
+        # Past its deadline the item is 超时未办, whether or not its chase has ended (001 第九条).
+        clock += "｜超时未办" if urgency and urgency[1] <= ctx.now else ""
         summary = common.public_summary(item)
         summary = summary if len(summary) <= 24 else summary[:23] + "…"
         lines.append(f"#{item.number}【{item.grade or '未定级'}】{item.status}{clock}｜{summary}")

@@ -1,30 +1,48 @@
-"""The item lifecycle after 签收: 进展, 回应, 办结, 不予回应, 合并, 移交 (转办/签收/退回: handlers/assignment.py)."""
+"""The item lifecycle after 签收: 进展, 回应, 办结, 不予回应, 合并, 移交 (转办/签收/退回: handlers/assignment.py).
+
+回应 (004 第八条; 000 §四(四)): the forms and their everyday phrasings are the policy's
+(`policy.response_forms`). The first 回应 stops the response clock; each later one is a 续报
+(continuing release), kept in the audit trail with its sequence number. Responses and closures
+of the policy's grades, and referrals, are copied to the coordinators (归口报送, 004 第十条), and
+办结 is fed back to the reporter and the lead unit's 分管领导 (001 第十一条). Every text posted
+about a 涉密 item goes through the filters of handlers/items (001 第十七条).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from bot.vocab import ItemStatus, Referral, ResponseForm
+from bot.config import PolicySection, ResponseFormRule
+from bot.vocab import Grade, ItemStatus, Referral, Role
 from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.parsing import find_urls, strip_separators, take_item_ref
 from handlers.permissions import Action
-from handlers.policy import local_time, remaining_text
+from handlers.policy import local_time, remaining_text, unique
 from handlers.router import Router, Usage
-from store import pending
+from store import audit, pending
+from store.models import Item, ItemEvent
 
 USAGE_PROGRESS = "用法：进展 #编号 内容，例如：进展 #12 已联系当事人核实情况"
-USAGE_RESPOND = "用法：回应 #编号 方式 [链接] 内容。方式为：{forms}。例如：回应 #12 网上发布 https://… 已发布情况通报"
+USAGE_RESPOND = "用法：回应 #编号 方式 [链接] 内容，例如：回应 #12 网上发布 https://… 已发布情况通报"
+USAGE_RESPOND_FORMS = (
+    "用法：回应 #编号 方式 [链接] 内容。方式为：{forms}。例如：回应 #12 {form} https://… 已发布情况通报"
+)
 USAGE_CLOSE = "用法：办结 #编号 办理结果，例如：办结 #12 问题已解决，群众表示满意"
 USAGE_NO_RESPONSE = "用法：不予回应 #编号 理由，例如：不予回应 #12 经核实为个人诉求，已电话答复"
 USAGE_MERGE = "用法：合并 #编号 #目标编号（前者并入后者），例如：合并 #13 #12"
 USAGE_REFER = "用法：移交 #编号 公安|网信，例如：移交 #12 公安"
 PROGRESS_SAVED = "#{n} 进展已记录（{at}）。"
-ALREADY_RESPONDED = "#{n} 已于 {at} 以“{form}”回应。如需补充，请用“进展 #{n} 内容”。"
 RESPONDED = "#{n} 已记录回应：{form}{link}。回应计时停止{late}。\n办结请发送“办结 #{n} 办理结果”。"
+CONTINUED = "#{n} 已记录第{seq}次回应（续报）：{form}{link}。"
+PRESS_CONFERENCE_EXPECTED = (
+    "提示：#{n} 属重大突发事件，按规定应召开{form}，目前尚未记录。召开后请发送“回应 #{n} {form} 内容”。"
+)
 NOT_RESPONDED = "#{n} 尚未回应。请先发送“回应 #{n} 方式 内容”，或由领导发送“不予回应 #{n} 理由”。"
 CLOSED = "#{n} 已办结（{at}）。结果：{verdict}"
+FED_BACK = "办理结果已反馈{whom}。"
 NO_RESPONSE_DONE = "#{n} 经 {who} 决定不予回应，已结束计时。理由：{reason}"
 MERGE_SELF = "不能把 #{n} 合并到它自己。"
 MERGE_TARGET_FINAL = "#{m} {status}，不能作为合并目标。"
@@ -32,6 +50,15 @@ MERGED = "#{n} 已并入 #{m}，后续请在 #{m} 办理。"
 ALREADY_REFERRED = "#{n} 已移交{to}，无需重复移交。"
 REFERRED = "#{n} 已移交{to}。承办单位仍须按时回应。"
 REFERRAL_NAMES = {Referral.POLICE: "公安机关", Referral.CYBERSPACE: "网信部门"}
+# Copies to the coordinators' chat (归口报送): what happened, by whom, and the item's public summary.
+RESPONSE_COPY = "【回应】#{n} {grade}｜{what}：{form}{link}\n{text}操作：{who} {at}\n摘要：{summary}"
+CLOSED_COPY = "【办结】#{n} {grade}｜{who} {at}\n结果：{verdict}\n摘要：{summary}"
+NO_RESPONSE_COPY = "【不予回应】#{n} {grade}｜经 {who} 决定（{at}）\n理由：{reason}\n摘要：{summary}"
+REFERRED_COPY = "【移交】#{n} {grade}｜已移交{to}（{who} {at}）\n摘要：{summary}"
+FIRST_RESPONSE = "首次回应"
+CONTINUING = "续报"
+# A form glued to the content ("发布会已召开") ends where one of these begins.
+_FORM_BOUNDARY = (" ", ":", "：", ",", "，", "、", "。", ";", "；", "http")
 
 router = Router("workflow")
 
@@ -49,10 +76,25 @@ class ItemText:
 
 @dataclass(frozen=True)
 class RespondCommand:
+    """回应 #N and the rest as typed: the forms are the policy's, so the handler reads them."""
+
     number: int
-    form: ResponseForm
+    rest: str
+
+
+@dataclass(frozen=True)
+class ResponseParts:
+    form: str  # the form's name in the policy
     link: str | None
     text: str
+
+
+@dataclass(frozen=True)
+class RecordedResponse:
+    seq: int
+    at: datetime
+    form: str
+    link: str | None
 
 
 @dataclass(frozen=True)
@@ -82,34 +124,77 @@ parse_close = item_text_parser(USAGE_CLOSE, text_required=True)
 parse_no_response = item_text_parser(USAGE_NO_RESPONSE, text_required=True)
 
 
-def parse_form(word: str) -> ResponseForm | None:
-    """Accept the six forms, also written longer ("网上发布信息") or shorter ("发布会", "辟谣")."""
-    for form in ResponseForm:
-        if word.startswith(form.value) or (len(word) >= 2 and form.value.startswith(word)):
-            return form
-    aliases = {
-        "发布会": ResponseForm.PRESS_CONFERENCE, "澄清": ResponseForm.REBUTTAL, "答复": ResponseForm.PUBLIC_REPLY,
-    }
-    return aliases.get(word)
-
-
 def parse_respond(rest: str) -> RespondCommand | Usage:
-    usage = Usage(USAGE_RESPOND.format(forms="、".join(f.value for f in ResponseForm)))
     ref = take_item_ref(rest)
-    if ref is None or not ref[1]:
-        return usage
-    number, tail = ref
-    word, _, remainder = tail.partition(" ")
-    form = parse_form(word)
-    if form is None:
-        return usage
-    remainder = strip_separators(remainder)
+    return Usage(USAGE_RESPOND) if ref is None else RespondCommand(*ref)
+
+
+def match_form(text: str, rules: Sequence[ResponseFormRule]) -> tuple[str, str] | None:
+    """The form named at the start of `text` by its name or an alias, and the text after it.
+
+    The longest phrase wins ("召开新闻发布会" before "发布会"). A phrase glued to the content
+    ("发布会已召开") counts only when it has three characters or more (or a link follows) and no
+    phrase of another form also starts the text: otherwise the user must put a space after the
+    form, and is asked to.
+    """
+    phrases = sorted(((p, rule.name) for rule in rules for p in (rule.name, *rule.aliases) if p),
+                     key=lambda pair: len(pair[0]), reverse=True)  # stable: ties keep the policy's order
+    found = [(phrase, name) for phrase, name in phrases if text.startswith(phrase)]
+    if not found:
+        return None
+    phrase, name = found[0]
+    rest = text[len(phrase) :]
+    glued = bool(rest) and not rest.startswith(_FORM_BOUNDARY)
+    # A two-character phrase glued to words reads as ordinary text too often ("采访了当事人").
+    short = len(phrase) < 3 and not rest.lower().startswith("http")
+    if glued and (short or any(other != name for _, other in found)):
+        return None
+    return name, rest
+
+
+def read_response(rest: str, rules: Sequence[ResponseFormRule]) -> ResponseParts | None:
+    """"方式 [链接] 内容" → the form, the link (written first or last) and the content; None when
+    no form is named or nothing follows it."""
+    matched = match_form(rest, rules)
+    if matched is None:
+        return None
+    form, remainder = matched[0], strip_separators(matched[1])
     urls = find_urls(remainder)
-    link = urls[0] if urls and remainder.startswith(urls[0]) else None
-    text = strip_separators(remainder[len(link) :]) if link else remainder
+    link: str | None = None
+    text = remainder
+    if urls and remainder.startswith(urls[0]):
+        link, text = urls[0], strip_separators(remainder[len(urls[0]) :])
+    elif urls and remainder.endswith(urls[-1]):  # "内容 链接": the other habit
+        link, text = urls[-1], remainder[: -len(urls[-1])].rstrip(" :：,，、;；")
     if not text and link is None:
-        return usage
-    return RespondCommand(number, form, link, text)
+        return None
+    return ResponseParts(form, link, text)
+
+
+def respond_usage(rules: Sequence[ResponseFormRule]) -> str:
+    return USAGE_RESPOND_FORMS.format(forms="、".join(r.name for r in rules), form=rules[0].name)
+
+
+def recorded_responses(events: Sequence[ItemEvent]) -> list[RecordedResponse]:
+    """The responses in an item's audit trail, in order. Entries written before 续报 existed keep
+    the form under "response_form"."""
+    found: list[RecordedResponse] = []
+    for event in events:
+        if event.action == "responded":
+            after = event.after or {}
+            form = str(after.get("form") or after.get("response_form") or "")
+            link = after.get("link", after.get("response_link"))
+            found.append(RecordedResponse(len(found) + 1, event.at, form, str(link) if link else None))
+    return found
+
+
+def expects_press_conference(item: Item, forms: Sequence[str], policy: PolicySection) -> bool:
+    """A 重大 突发事件 is answered at a press conference (000 §四(四)): true while none is recorded."""
+    return (
+        item.grade == Grade.MAJOR.value
+        and item.category in policy.emergency_categories
+        and policy.press_conference_form not in forms
+    )
 
 
 def parse_merge(rest: str) -> MergeCommand | Usage:
@@ -143,32 +228,68 @@ async def progress(ctx: Context, command: ItemText) -> Outcome:
     return Outcome.say(PROGRESS_SAVED.format(n=item.number, at=local_time(ctx.now, ctx.tz)))
 
 
-@router.command("回应", parse=parse_respond, summary="回应 #编号 方式 [链接] 内容 — 记录公开回应（停止回应计时）")
+@router.command(
+    "回应", parse=parse_respond, summary="回应 #编号 方式 [链接] 内容 — 记录公开回应（首次停止计时，其后为续报）"
+)
 async def respond(ctx: Context, command: RespondCommand) -> Outcome:
+    policy = ctx.config.policy
+    parts = read_response(command.rest, policy.response_forms)
+    if parts is None:
+        return Outcome.say(respond_usage(policy.response_forms))
     item = await common.open_and_permitted(ctx, command.number, Action.RESPOND)
     if isinstance(item, Outcome):
         return item
-    if item.responded_at is not None:
-        return Outcome.say(ALREADY_RESPONDED.format(n=item.number, at=local_time(item.responded_at, ctx.tz),
-                                                    form=item.response_form))
-    fields = ("status", "responded_at", "response_form", "response_link")
-    before = common.snapshot(item, *fields)
-    item.responded_at = ctx.now
-    item.response_form = command.form.value
-    item.response_link = command.link
-    item.response_text = command.text
-    common.advance_status(item, ItemStatus.RESPONDED)
-    common.reschedule(ctx, item)
-    await common.record(ctx, item, "responded", detail=command.text, before=before,
-                        after=common.snapshot(item, *fields))
-    late = ""
-    if item.response_due_at is not None and ctx.now > item.response_due_at:
-        late = f"（{remaining_text(item.response_due_at, ctx.now)}）"
-    link = f" {command.link}" if command.link else ""
-    return Outcome.say(RESPONDED.format(n=item.number, form=command.form.value, link=link, late=late))
+    # Two 回应 at once must not both count as the first: hold the item's row until this one is
+    # recorded (PostgreSQL; SQLite has one writer anyway and ignores FOR UPDATE).
+    await ctx.session.refresh(item, with_for_update=True)
+    earlier = recorded_responses(await audit.timeline(ctx.session, item.id))
+    seq = len(earlier) + 1
+    first = item.responded_at is None
+    after = {"form": parts.form, "link": parts.link, "seq": seq, "kind": FIRST_RESPONSE if first else CONTINUING}
+    before = None
+    if first:  # the first response stops the clock; the item keeps its form, link and text
+        fields = ("status", "responded_at", "response_form", "response_link")
+        before = common.snapshot(item, *fields)
+        item.responded_at = ctx.now
+        item.response_form = parts.form
+        item.response_link = parts.link
+        item.response_text = parts.text
+        common.advance_status(item, ItemStatus.RESPONDED)
+        common.reschedule(ctx, item)
+        after = {**common.snapshot(item, *fields), **after}
+    event_id = await common.record(ctx, item, "responded", detail=parts.text, before=before, after=after)
+    link = common.public_link(item, parts.link)
+    link_text = f" {link}" if link else ""
+    if first:
+        late = ""
+        if item.response_due_at is not None and ctx.now > item.response_due_at:
+            late = f"（{remaining_text(item.response_due_at, ctx.now)}）"
+        text = RESPONDED.format(n=item.number, form=parts.form, link=link_text, late=late)
+    else:
+        text = CONTINUED.format(n=item.number, seq=seq, form=parts.form, link=link_text)
+    reminder = ""
+    if expects_press_conference(item, [r.form for r in earlier] + [parts.form], policy):
+        reminder = "\n" + PRESS_CONFERENCE_EXPECTED.format(n=item.number, form=policy.press_conference_form)
+    if common.grade_of(item) in policy.copies.responses:
+        what = FIRST_RESPONSE if first else f"第{seq}次回应（{CONTINUING}）"
+        await _copy_response(ctx, item, parts, what, reminder, event_id)
+    return Outcome.say(text + reminder)
 
 
-@router.command("办结", parse=parse_close, summary="办结 #编号 结果 — 办结并记录结果")
+async def _copy_response(
+    ctx: Context, item: Item, parts: ResponseParts, what: str, reminder: str, event_id: int
+) -> None:
+    link = common.public_link(item, parts.link)
+    content = common.public_detail(item, parts.text)
+    copy = RESPONSE_COPY.format(
+        n=item.number, grade=item.grade, what=what, form=parts.form, link=f" {link}" if link else "",
+        text=f"内容：{content}\n" if content else "", who=ctx.sender.name, at=local_time(ctx.now, ctx.tz),
+        summary=common.public_summary(item),
+    )
+    await common.copy_to_coordinators(ctx, item, copy + reminder, key=f"notice:item{item.id}:responded:{event_id}")
+
+
+@router.command("办结", parse=parse_close, summary="办结 #编号 结果 — 办结并向上报人、分管领导反馈结果")
 async def close(ctx: Context, command: ItemText) -> Outcome:
     item = await common.open_and_permitted(ctx, command.number, Action.CLOSE)
     if isinstance(item, Outcome):
@@ -180,9 +301,22 @@ async def close(ctx: Context, command: ItemText) -> Outcome:
     item.closed_at = ctx.now
     common.reschedule(ctx, item)
     item.verdict = command.text
-    await common.record(ctx, item, "closed", detail=command.text, before=before,
-                        after=common.snapshot(item, "status", "verdict"))
-    return Outcome.say(CLOSED.format(n=item.number, at=local_time(ctx.now, ctx.tz), verdict=command.text))
+    event_id = await common.record(ctx, item, "closed", detail=command.text, before=before,
+                                   after=common.snapshot(item, "status", "verdict"))
+    at = local_time(ctx.now, ctx.tz)
+    verdict = common.public_detail(item, command.text)
+    if common.grade_of(item) in ctx.config.policy.copies.closures:
+        copy = CLOSED_COPY.format(n=item.number, grade=item.grade, who=ctx.sender.name, at=at, verdict=verdict,
+                                  summary=common.public_summary(item))
+        await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:closed:{event_id}")
+    text = CLOSED.format(n=item.number, at=at, verdict=verdict)
+    # 受理、转办、反馈 (001 第十一条): whoever reported the item and the lead unit's leader hear the result.
+    reporter = [item.reported_by] if item.reported_by in ctx.directory.people else []
+    leaders = [p.id for p in ctx.directory.responsible(Role.LEADER, item.lead_unit_id)] if item.lead_unit_id else []
+    whom = [word for word, people in (("上报人", reporter), ("牵头单位分管领导", leaders)) if people]
+    if whom:
+        text += "\n" + FED_BACK.format(whom="及".join(whom))
+    return Outcome.say(text, unique([*reporter, *leaders]))
 
 
 @router.command("不予回应", parse=parse_no_response, summary="不予回应 #编号 理由 — 经领导决定不予回应")
@@ -196,9 +330,15 @@ async def no_response(ctx: Context, command: ItemText) -> Outcome:
     common.reschedule(ctx, item)
     item.verdict = command.text
     await pending.close_for_item(ctx.session, item.id, "grade")
-    await common.record(ctx, item, "no_response", detail=command.text, before=before,
-                        after=common.snapshot(item, "status", "verdict"))
-    return Outcome.say(NO_RESPONSE_DONE.format(n=item.number, who=ctx.sender.name, reason=command.text))
+    event_id = await common.record(ctx, item, "no_response", detail=command.text, before=before,
+                                   after=common.snapshot(item, "status", "verdict"))
+    reason = common.public_detail(item, command.text)
+    if common.grade_of(item) in ctx.config.policy.copies.closures:
+        copy = NO_RESPONSE_COPY.format(n=item.number, grade=item.grade, who=ctx.sender.name,
+                                       at=local_time(ctx.now, ctx.tz), reason=reason,
+                                       summary=common.public_summary(item))
+        await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:no_response:{event_id}")
+    return Outcome.say(NO_RESPONSE_DONE.format(n=item.number, who=ctx.sender.name, reason=reason))
 
 
 @router.command("合并", parse=parse_merge, summary="合并 #编号 #目标编号 — 重复线索并入另一条")
@@ -235,6 +375,10 @@ async def refer(ctx: Context, command: ReferCommand) -> Outcome:
         return Outcome.say(ALREADY_REFERRED.format(n=item.number, to=to))
     before = {"referred_to": list(item.referred_to)}
     item.referred_to = [*item.referred_to, command.to.value]
-    await common.record(ctx, item, "referred", detail=command.to.value, before=before,
-                        after={"referred_to": item.referred_to})
+    event_id = await common.record(ctx, item, "referred", detail=command.to.value, before=before,
+                                   after={"referred_to": item.referred_to})
+    if ctx.config.policy.copies.referred:
+        copy = REFERRED_COPY.format(n=item.number, grade=item.grade or "未定级", to=to, who=ctx.sender.name,
+                                    at=local_time(ctx.now, ctx.tz), summary=common.public_summary(item))
+        await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:referred:{event_id}")
     return Outcome.say(REFERRED.format(n=item.number, to=to))

@@ -419,6 +419,7 @@ def cross_check(config: Config) -> list[Problem]:
     problems += _check_channels(config)
     problems += _check_platform_ids(config)
     problems += _check_unbound_chats(config)
+    problems += _check_policy(config)
     return problems
 
 
@@ -566,3 +567,24 @@ def load_config(path: Path) -> Config:
     if config is None or errors:
         raise ConfigError(errors or problems)
     return config
+
+
+def _check_policy(config: Config) -> list[Problem]:
+    """The category table: each name once (two rules of one name are a slip: one keyword list), no
+    blank keyword (it would match every report), and every emergency category in it (a misspelt
+    name would silently turn off the 突发事件 rules: the 一般 warning, the press conference)."""
+    problems = []
+    names: set[str] = set()
+    for index, rule in enumerate(config.policy.categories):
+        if rule.name in names:
+            problems.append(Problem(f"policy.categories[{index}].name", f"duplicate category {rule.name!r}"))
+        names.add(rule.name)
+        for k_index, word in enumerate(rule.keywords):
+            if not word.strip():
+                problems.append(Problem(f"policy.categories[{index}].keywords[{k_index}]",
+                                        "blank keyword: it would match every report"))
+    for index, name in enumerate(config.policy.emergency_categories):
+        if name not in names:
+            problems.append(Problem(f"policy.emergency_categories[{index}]",
+                                    f"unknown category {name!r} (not a name in policy.categories)"))
+    return problems

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from bot.vocab import Category
+from bot.config import CategoryRule
+
+# The category of a report no rule's keyword names (000 §二 "其他").
+OTHER_CATEGORY = "其他"
 
 # Host suffix → source word used by the staff (DOMAIN: 来源).
 _SOURCES: tuple[tuple[tuple[str, ...], str], ...] = (
@@ -39,20 +43,6 @@ _TEXT_SOURCES = (
     ("电视", "传统媒体"),
 )
 
-_CATEGORY_WORDS: tuple[tuple[tuple[str, ...], Category], ...] = (
-    (("谣言", "不实", "造谣", "假消息"), Category.RUMOUR),
-    (("地震", "洪水", "暴雨", "台风", "泥石流", "山体滑坡", "干旱", "冰雹"), Category.DISASTER),
-    (("火灾", "爆炸", "事故", "坍塌", "中毒", "死亡", "伤亡", "疫情", "群体性"), Category.EMERGENCY),
-    (("上级", "省里", "市里要求", "督办", "交办"), Category.HIGHER_LEVEL),
-    (("政策", "误读", "文件", "新规"), Category.POLICY),
-    (("虐待", "欺凌", "见死不救", "道德"), Category.MORALS),
-    (
-        ("拆迁", "征地", "欠薪", "工资", "补偿", "学校", "医院", "物业", "房价", "养老", "医保", "低保"),
-        Category.INTERESTS,
-    ),
-)
-
-
 def guess_source(url: str | None, text: str) -> str:
     if url:
         host = (urlsplit(url).hostname or "").lower()
@@ -67,8 +57,12 @@ def guess_source(url: str | None, text: str) -> str:
     return "网络" if url else "其他"
 
 
-def guess_category(text: str) -> Category:
-    for words, category in _CATEGORY_WORDS:
-        if any(word in text for word in words):
-            return category
-    return Category.OTHER
+def guess_category(text: str, rules: Sequence[CategoryRule]) -> str:
+    """The name of the first rule with a keyword in the text (the policy's table, in order), else 其他.
+
+    Case-folded so that a keyword like "PM2.5" or "ETC" matches however it is typed."""
+    folded = text.casefold()
+    for rule in rules:
+        if any(word.casefold() in folded for word in rule.keywords):
+            return rule.name
+    return OTHER_CATEGORY

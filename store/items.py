@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.vocab import FINAL_STATUSES
+from bot.vocab import FINAL_STATUSES, ItemStatus
 from store.models import Counter, Item, ItemUnit, table_of
 
 _COUNTERS = table_of(Counter)
@@ -102,3 +102,25 @@ def touch(item: Item, now: datetime) -> None:
 async def open_all(session: AsyncSession) -> list[Item]:
     result = await session.execute(select(Item).where(Item.status.not_in([s.value for s in FINAL_STATUSES])))
     return list(result.scalars())
+
+
+# The newest item with a link key since a time, not merged away: a merged item is done with, its
+# matter is handled under the item it went into. Built once: it runs on every 上报 with a link.
+_BY_LINK_KEY = (
+    select(Item)
+    .where(
+        Item.link_key == bindparam("link_key"),
+        Item.reported_at >= bindparam("since"),
+        Item.status != ItemStatus.MERGED.value,
+    )
+    .order_by(Item.reported_at.desc(), Item.id.desc())
+    .limit(1)
+)
+
+
+async def latest_by_link_key(session: AsyncSession, link_key: str, since: datetime) -> Item | None:
+    """The item a report of the same link is a supplement to: the newest one reported at or after
+    `since` with this key, whatever its status but 已合并 (ix_items_link_key; the few rows of one
+    key are sorted in memory)."""
+    result = await session.execute(_BY_LINK_KEY, {"link_key": link_key, "since": since})
+    return result.scalar_one_or_none()

@@ -40,7 +40,8 @@ from bot.vocab import Platform
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = "dingtalk_duty"
 COMMANDS = {
-    "上报": "上报 网友在微博反映西岸滨河路停水三天无人处理 https://weibo.com/7{n}",
+    # A link of its own per message: the same link twice is one item (a supplement), not a report.
+    "上报": "上报 网友在微博反映西岸滨河路停水三天无人处理 https://weibo.com/7{id}",
     "查询 #N": "查询 #{n}",
     "值班": "值班",
 }
@@ -92,7 +93,7 @@ async def measure(
     for n in range(first_id, first_id + repeat):
         now = runtime.clock.now()
         message = InboundMessage(
-            platform=Platform.DINGTALK, chat_id=CHAT, sender_id="sun_li", text=text.format(n=max(1, n // 2)),
+            platform=Platform.DINGTALK, chat_id=CHAT, sender_id="sun_li", text=text.format(n=max(1, n // 2), id=n),
             received_at=now, mentions_bot=True, channel="dingtalk", message_id=f"stmt{n}",
             reply_url="https://oapi.dingtalk.com/robot/sendBySession?session=s",
             reply_url_expires_at=now + timedelta(hours=1),

@@ -587,4 +587,23 @@ def _check_policy(config: Config) -> list[Problem]:
         if name not in names:
             problems.append(Problem(f"policy.emergency_categories[{index}]",
                                     f"unknown category {name!r} (not a name in policy.categories)"))
+    return problems + _check_response_forms(config)
+
+
+def _check_response_forms(config: Config) -> list[Problem]:
+    """Each phrasing names one form (a phrasing of two forms would make 回应 guess), and the form
+    a 重大 突发事件 expects is one of them (a misspelt name would silently drop that reminder)."""
+    problems = []
+    owner: dict[str, str] = {}
+    for index, rule in enumerate(config.policy.response_forms):
+        for a_index, phrase in enumerate([rule.name, *rule.aliases]):
+            path = f"policy.response_forms[{index}]." + ("name" if a_index == 0 else f"aliases[{a_index - 1}]")
+            if not phrase.strip():
+                problems.append(Problem(path, "blank phrasing"))
+            elif owner.get(phrase, rule.name) != rule.name:
+                problems.append(Problem(path, f"{phrase!r} already names the form {owner[phrase]!r}"))
+            owner.setdefault(phrase, rule.name)
+    if config.policy.press_conference_form not in {r.name for r in config.policy.response_forms}:
+        problems.append(Problem("policy.press_conference_form", f"unknown form {config.policy.press_conference_form!r}"
+                                " (not a name in policy.response_forms)"))
     return problems

@@ -174,3 +174,17 @@ def test_a_custom_table_without_the_emergency_names_is_refused_issue12_p11(tmp_p
     path = custom_config(tmp_path, '\n[[policy.categories]]\nname = "河湖管理"\nkeywords = ["河道"]\n')
     with pytest.raises(ConfigError, match=r"policy\.emergency_categories\[0\]: unknown category '突发事件'"):
         load_config(path)
+
+
+def test_response_forms_are_checked_with_toml_paths_004_art8() -> None:
+    data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["policy"]["response_forms"] = [
+        {"name": "新闻发布会", "aliases": ["发布会"]},
+        {"name": "网上发布", "aliases": ["发布会", " "]},
+    ]
+    data["policy"]["press_conference_form"] = "记者会"
+    _, problems = parse_config(data)
+    errors = {p.path: p.message for p in problems if not p.warning}
+    assert errors["policy.response_forms[1].aliases[0]"] == "'发布会' already names the form '新闻发布会'"
+    assert errors["policy.response_forms[1].aliases[1]"] == "blank phrasing"
+    assert errors["policy.press_conference_form"].startswith("unknown form '记者会'")

@@ -240,6 +240,19 @@ class InboundSeen(Base):
     seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class SignatureUse(Base):
+    """DingTalk callback signatures already used, with the msgIds they came with (shared by all
+    replicas): the signature covers only its timestamp, so a captured pair could carry any body.
+    A pair that comes back with another msgId more than a moment after its first use is refused.
+    Rows go once their timestamp is outside the skew window (no such callback passes any more)."""
+
+    __tablename__ = "signature_uses"
+    channel: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timestamp_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    first_seen_at: Mapped[datetime]
+
+
 class ChannelStatus(Base):
     """The last delivery outcome per channel and chat, for `dutybot doctor` and the admins."""
 

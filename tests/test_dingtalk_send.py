@@ -135,7 +135,7 @@ async def test_310000_fails_the_row_flags_the_channel_and_alerts_the_admins(
         [post] = fake.posts
         assert post.answer["errcode"] == 310000  # the fake's own signature check refused it
         row = (await rows(bot))["test:1"]
-        assert row.status == "failed" and row.last_error == "errcode 310000: sign not match"
+        assert row.status == "held" and row.last_error == "errcode 310000: sign not match"  # not failed: held
         async with bot.runtime.db.read() as session:
             [status] = await channel_status.all_rows(session)
         assert (status.channel, status.chat_id, status.config_error) == ("dingtalk", "dingtalk_duty", True)
@@ -143,7 +143,7 @@ async def test_310000_fails_the_row_flags_the_channel_and_alerts_the_admins(
         assert [a.chat_id for a in alerts] == ["ops"] and "errcode 310000" in alerts[0].text
         bot.clock.advance(timedelta(hours=1))
         await bot.runtime.outbox.run_once()
-        assert (await rows(bot))["test:1"].status == "failed"  # not retried
+        assert (await rows(bot))["test:1"].status == "held"  # not retried until a probe
         assert len(fake.posts) == 1
     finally:
         await client.close()
@@ -162,7 +162,7 @@ async def test_a_wrong_access_token_is_a_config_error(config: Config, clock: Man
         await enqueue(bot, "【提醒】测试")
         await bot.runtime.outbox.run_once()
         row = (await rows(bot))["test:1"]
-        assert row.status == "failed" and row.last_error == "errcode 300001: token is not exist"
+        assert row.status == "held" and row.last_error == "errcode 300001: token is not exist"
         assert "revoked0123" not in (row.last_error or "")
     finally:
         await client.close()

@@ -104,12 +104,14 @@ def test_a_complete_channel_serves_its_chats(example: Config) -> None:
     channel = build(example, FULL)
     assert channel is not None and channel.id == "wecom"
     senders = channel.senders()
-    assert sorted(senders) == ["coordinators", "wecom_duty"]
+    # The example's ops chat (admins = true) is a WeCom group with its own robot, so that alerts reach a person.
+    assert sorted(senders) == ["coordinators", "ops", "wecom_duty"]
     assert {s.channel_id for s in senders.values()} == {"wecom"}
     assert channel.checks() == [
         Check(True, "wecom：Token、EncodingAESKey、群机器人已配置"),
         Check(True, "chat wecom_duty：使用通道群机器人 webhook（DUTYBOT_WECOM_WEBHOOK）"),
         Check(True, "chat coordinators：群机器人 webhook 已配置（DUTYBOT_WECOM_COORD_WEBHOOK）"),
+        Check(False, "chat ops：未配置群机器人 webhook（DUTYBOT_WECOM_OPS_WEBHOOK）"),
     ]
 
 

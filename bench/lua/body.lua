@@ -4,6 +4,9 @@
 -- Each request gets a message id made of the run tag, the thread's number and a per-thread
 -- counter, so no two requests of a run (or of two runs on one database) share an id. `{n}` in the
 -- command text is drawn uniformly from 1..MAX_N (`查询 #N` over the whole item store).
+-- DingTalk runs (SIGN_COUNT > 0): each request is signed with its own timestamp, entry
+-- (counter - 1) * THREADS + thread - 1 of the precomputed table (SIGNS holds the signatures end to
+-- end, SIGN_LENGTH characters each; the timestamps are SIGN_FIRST_MS, SIGN_FIRST_MS + 1, …).
 -- Responses are counted per status; done() prints one line "BENCH_COUNTS <json>" for the bench.
 
 -- @@CONSTANTS@@
@@ -27,12 +30,14 @@ end
 
 local counter = 0
 local prefix = ""
+local me = 1
 -- globals, so that done() can read them with thread:get()
 ok = 0
 other = 0
 
 function init(args)
    local no = thread_no or 1
+   me = no
    if NUMERIC_IDS then
       prefix = RUN_TAG .. string.format("%02d", no)
    else
@@ -63,8 +68,19 @@ local function command_text(id)
    return table.concat(out)
 end
 
+local function sign_headers()
+   if SIGN_COUNT == 0 then
+      return
+   end
+   local index = ((counter - 1) * THREADS + (me - 1)) % SIGN_COUNT
+   local from = index * SIGN_LENGTH + 1
+   HEADERS["timestamp"] = string.format("%.0f", SIGN_FIRST_MS + index)
+   HEADERS["sign"] = string.sub(SIGNS, from, from + SIGN_LENGTH - 1)
+end
+
 function request()
    local id = next_id()
+   sign_headers()
    local values = { id = id, text = command_text(id) }
    local out = { PIECES[1] }
    for i, name in ipairs(SLOTS) do

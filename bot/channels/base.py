@@ -79,3 +79,13 @@ def read_secrets(channel_id: str, names: Mapping[str, str], environ: Mapping[str
             f"通道 {channel_id} 缺少环境变量：{'、'.join(missing)}。请全部设置，或全部取消以关闭该通道。"
         )
     return values
+
+
+LOG_CLIP = 80  # platform-supplied values in log lines are cut to this many characters
+
+
+def clip(value: object) -> str:
+    """A platform-supplied value (an id, a chat name) for a log line: short, whatever its type or
+    length — a signed callback may carry 60 KiB in any field."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= LOG_CLIP else text[: LOG_CLIP - 1] + "…"

@@ -3,13 +3,16 @@
 Receive, HTTP callback mode: POST /callback/dingtalk/<channel id>
     Content-Length checked, then the `timestamp`/`sign` headers (HMAC of the AppSecret, clock
     skew at most max_skew_seconds), and only then the body is read and parsed: 413 / 401 / 400.
+    The signature covers only the timestamp, so a (timestamp, sign) pair that comes back with
+    another msgId more than 2 s after its first use is refused too (401; bot/channels/dingtalk_replay.py).
     A message from a configured chat and person becomes an InboundMessage; the handler records it
     (de-duplicated by msgId in the database) and queues the replies; the outbox is kicked and the
     callback answers 200 `{}` without waiting for delivery.
 Receive, Stream mode: the same parsing and handling, fed by bot/channels/dingtalk_stream.py.
-Send: one DingtalkSender per chat. A reply goes to the message's sessionWebhook while it is valid,
-    everything else to the custom robot webhook with timestamp+sign. Success is errcode 0 only.
+Send: one DingtalkSender per chat (bot/channels/dingtalk_send.py).
 
+A sessionWebhook is kept only when it is DingTalk's own endpoint (bot/channels/reply_urls.py) and
+its expiry is a plausible time; otherwise it is dropped here and never stored.
 Secrets (AppSecret, webhook access_token, 加签 secret, signatures, session URLs) never reach logs
 or delivery details.
 """
@@ -18,39 +21,41 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
 from aiohttp import web
-from yarl import URL
 
-from bot.channels.base import Channel, ChannelStartError, Check, DeliveryResult, Sender, read_secrets
-from bot.channels.dingtalk_sign import epoch_ms, from_epoch_ms, signed_webhook_url, verify_callback
+from bot.channels import reply_urls
+from bot.channels.base import Channel, ChannelStartError, Check, Sender, clip, read_secrets
+from bot.channels.dingtalk_replay import SignatureGuard
+from bot.channels.dingtalk_send import MAX_POST_BODY as MAX_POST_BODY
+from bot.channels.dingtalk_send import BodyBuilder as BodyBuilder
+from bot.channels.dingtalk_send import DingtalkSender as DingtalkSender
+from bot.channels.dingtalk_send import Mentions as Mentions
+from bot.channels.dingtalk_send import classify as classify
+from bot.channels.dingtalk_send import post_json as post_json
+from bot.channels.dingtalk_send import resolve_mentions as resolve_mentions
+from bot.channels.dingtalk_send import scrub as scrub
+from bot.channels.dingtalk_send import serialize as serialize
+from bot.channels.dingtalk_send import session_usable as session_usable
+from bot.channels.dingtalk_sign import EPOCH, epoch_ms, from_epoch_ms, parse_timestamp, verify_callback
 from bot.channels.dingtalk_stream import StreamReceiver, gateway_endpoint, load_sdk
-from bot.config import ChatConfig, DingtalkChannelConfig
-from bot.directory import Directory
-from bot.messages import InboundMessage, OutboundMessage, Reply
+from bot.config import DingtalkChannelConfig
+from bot.messages import InboundMessage, Reply
 from bot.runtime import Runtime
 from bot.vocab import Platform
 
 log = logging.getLogger(__name__)
 
 MAX_CALLBACK_BODY = 64 * 1024  # the app's client_max_size; checked early from Content-Length
-MAX_POST_BODY = 20_000  # DingTalk's limit on a robot post, in bytes of the serialized JSON
-# Do not start a post on a sessionWebhook that expires within this margin: use the robot instead.
-SESSION_MARGIN = timedelta(seconds=30)
-SESSION_PATH = "/robot/sendBySession"
-TITLE_CHARS = 20
-
-# errcodes: 130101 "send too fast" (20 posts/min, then blocked 10 min); -1 "system busy".
-RETRYABLE_CODES = frozenset({130101, -1})
-# 310000 sign/keywords/IP check failed; 300001/300005 token does not exist.
-CONFIG_CODES = frozenset({310000, 300001, 300005})
+# A sessionWebhook lives about 90 minutes; an expiry further ahead than this is not believed.
+SESSION_LIFETIME_LIMIT = timedelta(hours=6)
+# Epoch milliseconds a datetime can hold (year 9999); a larger number is not a time.
+MAX_EPOCH_MS = (datetime(9999, 1, 1, tzinfo=EPOCH.tzinfo) - EPOCH) // timedelta(milliseconds=1)
 
 # -- user-facing text ------------------------------------------------------------------------------
 
@@ -75,7 +80,7 @@ CHECK_NO_CHAT_ID = "{channel}：群“{chat}”未设置 platform_chat_id（钉�
 REFUSED = "签名无效或时间戳超出允许范围。"
 TOO_LARGE = "请求体过大（上限 64 KiB）。"
 BAD_BODY = "请求体不是有效的钉钉机器人消息。"
-DEFAULT_TITLE = "值班助手通知"
+SIGNATURE_REUSED = "该签名已被另一条消息使用过，请求被拒绝。"
 
 
 # -- inbound: parsing -------------------------------------------------------------------------------
@@ -100,13 +105,13 @@ def _string(data: Mapping[str, Any], key: str) -> str | None:
 
 
 def _epoch_ms_value(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
+    """Epoch milliseconds from an integer or a string of digits; None for anything that is not a
+    time a datetime can hold (1e20, negative numbers, floats, booleans)."""
     if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
-        return int(value)
-    return None
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 <= value <= MAX_EPOCH_MS else None
 
 
 def _message_text(msgtype: str, data: Mapping[str, Any]) -> str | None:
@@ -148,247 +153,6 @@ def parse_robot_message(data: object) -> RobotMessage | None:
     )
 
 
-# -- outbound: bodies ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mentions:
-    """How the mentioned people appear: @-tokens in the text, and the `at` object's lists."""
-
-    tokens: tuple[str, ...] = ()
-    user_ids: tuple[str, ...] = ()
-    mobiles: tuple[str, ...] = ()
-
-
-def resolve_mentions(person_ids: Sequence[str], directory: Directory) -> Mentions:
-    """userId when known, else mobile; a person with neither is still named (not notified)."""
-    tokens: list[str] = []
-    user_ids: list[str] = []
-    mobiles: list[str] = []
-    for person_id in dict.fromkeys(person_ids):
-        person = directory.people.get(person_id)
-        if person is not None and person.dingtalk_userid:
-            user_ids.append(person.dingtalk_userid)
-            tokens.append(f"@{person.dingtalk_userid}")
-        elif person is not None and person.mobile:
-            mobiles.append(person.mobile)
-            tokens.append(f"@{person.mobile}")
-        else:
-            tokens.append(f"@{person.name if person is not None else person_id}")
-    return Mentions(tuple(tokens), tuple(user_ids), tuple(mobiles))
-
-
-def serialize(body: Mapping[str, Any]) -> bytes:
-    """The exact bytes posted; the 20,000-byte limit is measured on these."""
-    return json.dumps(body, ensure_ascii=False).encode()
-
-
-def _escaped_size(text: str) -> int:
-    """Bytes `text` takes inside the serialized JSON (escaping is per character, so sizes add up)."""
-    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
-
-
-@dataclass(frozen=True)
-class _Piece:
-    text: str
-    size: int
-    continues: bool  # the rest of a line cut in pieces: no line break before it
-
-
-class BodyBuilder:
-    """Builds the posts for one message: split on line boundaries so that every serialized body
-    stays within the limit, with the `at` object and the @-tokens on the last post."""
-
-    def __init__(self, message_format: str, limit: int = MAX_POST_BODY) -> None:
-        self.markdown = message_format == "markdown"
-        # DingTalk markdown ignores single line breaks; "  \n" is a hard break.
-        self.joiner = "  \n" if self.markdown else "\n"
-        self.limit = limit
-
-    def bodies(self, text: str, mentions: Mentions) -> list[dict[str, Any]]:
-        title = _title(text)
-        tail = " ".join(mentions.tokens)
-        at = {"atMobiles": list(mentions.mobiles), "atUserIds": list(mentions.user_ids), "isAtAll": False}
-        budget = self.limit - len(serialize(self._body("", title, None)))
-        last_budget = self.limit - len(serialize(self._body("", title, at)))
-        if tail:
-            last_budget -= _escaped_size(self.joiner + tail)
-        pieces = self._pieces(text, min(budget, last_budget))
-        parts = self._pack(pieces, budget, last_budget)
-        bodies = [self._body(part, title, None) for part in parts[:-1]]
-        last = parts[-1]
-        if tail:
-            last = f"{last}{self.joiner}{tail}" if last else tail
-        bodies.append(self._body(last, title, at))
-        return bodies
-
-    def _body(self, text: str, title: str, at: dict[str, Any] | None) -> dict[str, Any]:
-        body: dict[str, Any]
-        if self.markdown:
-            body = {"msgtype": "markdown", "markdown": {"title": title, "text": text}}
-        else:
-            body = {"msgtype": "text", "text": {"content": text}}
-        if at is not None:
-            body["at"] = at
-        return body
-
-    def _pieces(self, text: str, limit: int) -> list[_Piece]:
-        """The lines of the text; a line longer than a whole post is cut into pieces."""
-        pieces: list[_Piece] = []
-        for line in text.split("\n"):
-            size = _escaped_size(line)
-            if size <= limit:
-                pieces.append(_Piece(line, size, False))
-                continue
-            chunk, chunk_size, first = "", 0, True
-            for char in line:
-                char_size = _escaped_size(char)
-                if chunk and chunk_size + char_size > limit:
-                    pieces.append(_Piece(chunk, chunk_size, not first))
-                    chunk, chunk_size, first = "", 0, False
-                chunk += char
-                chunk_size += char_size
-            pieces.append(_Piece(chunk, chunk_size, not first))
-        return pieces
-
-    def _pack(self, pieces: list[_Piece], budget: int, last_budget: int) -> list[str]:
-        """Fill parts from the end, so that the last one (which carries the mentions) gets its
-        smaller budget and the earlier ones are as full as possible."""
-        joiner_size = _escaped_size(self.joiner)
-        parts: list[list[_Piece]] = []
-        current: list[_Piece] = []
-        size, capacity = 0, last_budget
-        for piece in reversed(pieces):
-            glue = joiner_size if current and not current[0].continues else 0
-            if current and size + glue + piece.size > capacity:
-                parts.append(current)
-                current, size, capacity, glue = [], 0, budget, 0
-            current.insert(0, piece)
-            size += glue + piece.size
-        parts.append(current)
-        return [self._join(part) for part in reversed(parts)]
-
-    def _join(self, part: list[_Piece]) -> str:
-        text = part[0].text if part else ""
-        for piece in part[1:]:
-            text += piece.text if piece.continues else self.joiner + piece.text
-        return text
-
-
-def _title(text: str) -> str:
-    """The markdown title (shown in notifications): the first non-empty line, shortened."""
-    first = next((line.strip() for line in text.split("\n") if line.strip()), DEFAULT_TITLE)
-    return first if len(first) <= TITLE_CHARS else first[: TITLE_CHARS - 1] + "…"
-
-
-# -- outbound: posting ----------------------------------------------------------------------------------
-
-
-_SECRET_PARAMS = re.compile(r"(access_token|session|sign|timestamp|key)=[^&\s\"']+", re.IGNORECASE)
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    """Remove secret values and credential-looking query parameters from a platform's answer."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _SECRET_PARAMS.sub(r"\1=***", text)
-
-
-def classify(answer: object, secrets: Sequence[str]) -> DeliveryResult:
-    """A DingTalk answer (HTTP 200) → the delivery result: success is errcode 0 and nothing else."""
-    if not isinstance(answer, Mapping):
-        return DeliveryResult(ok=False, retryable=True, detail="answer is not a JSON object")
-    code = answer.get("errcode")
-    message = scrub(str(answer.get("errmsg", ""))[:300], secrets)
-    detail = f"errcode {code}: {message}"
-    if code == 0 and not isinstance(code, bool):
-        return DeliveryResult(ok=True, detail=detail)
-    if code in RETRYABLE_CODES:
-        return DeliveryResult(ok=False, retryable=True, detail=detail)
-    if code in CONFIG_CODES:
-        return DeliveryResult(ok=False, config_error=True, detail=detail)
-    return DeliveryResult(ok=False, detail=detail)
-
-
-async def post_json(http: aiohttp.ClientSession, url: str, body: bytes, secrets: Sequence[str]) -> DeliveryResult:
-    """POST one body; the URL is used as given (already encoded) and is never logged."""
-    headers = {"Content-Type": "application/json; charset=utf-8"}
-    try:
-        async with http.post(URL(url, encoded=True), data=body, headers=headers, allow_redirects=False) as response:
-            if response.status >= 500 or response.status == 429:
-                return DeliveryResult(ok=False, retryable=True, detail=f"HTTP {response.status}")
-            if 300 <= response.status < 400:
-                # DingTalk answers throttled robots with redirects.
-                return DeliveryResult(ok=False, retryable=True, detail=f"HTTP {response.status}（疑似限流）")
-            if response.status != 200:
-                return DeliveryResult(ok=False, config_error=True, detail=f"HTTP {response.status}")
-            try:
-                answer = await response.json(content_type=None)
-            except ValueError:
-                return DeliveryResult(ok=False, retryable=True, detail="answer is not JSON")
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        # Exception texts may contain the URL (and its token): keep the type only.
-        return DeliveryResult(ok=False, retryable=True, detail=type(exc).__name__)
-    return classify(answer, secrets)
-
-
-class DingtalkSender:
-    """Posts in one chat: sessionWebhook for a fresh reply, otherwise the signed custom robot."""
-
-    def __init__(
-        self, *, channel_id: str, runtime: Runtime, webhook: str, secret: str, builder: BodyBuilder,
-        secrets: Sequence[str],
-    ) -> None:
-        self.channel_id = channel_id
-        self.runtime = runtime
-        self.webhook = webhook
-        self.secret = secret
-        self.builder = builder
-        self.secrets = tuple(secrets)
-
-    def posts_needed(self, chat: ChatConfig, message: OutboundMessage) -> int:
-        """How many posts the message takes on the custom robot: the outbox reserves one rate slot
-        per post (DingTalk counts posts, 20 per minute) and keeps digests to one post."""
-        return len(self.builder.bodies(message.text, resolve_mentions(message.mentions, self.runtime.directory)))
-
-    async def send(self, chat: ChatConfig, message: OutboundMessage) -> DeliveryResult:
-        mentions = resolve_mentions(message.mentions, self.runtime.directory)
-        bodies = [serialize(body) for body in self.builder.bodies(message.text, mentions)]
-        reply_url = message.reply_url
-        if reply_url and session_usable(message.reply_url_expires_at, self.runtime.clock.now()):
-            result = await self._post_all(bodies, lambda: reply_url)
-            if result.ok or result.retryable:
-                return result
-            # The session refused (expired early, closed chat…): the group still gets the message.
-            log.warning("dingtalk %s: sessionWebhook refused a reply in chat %s (%s); using the robot webhook",
-                        self.channel_id, chat.id, result.detail)
-        return await self._post_all(bodies, self._signed_url)
-
-    def _signed_url(self) -> str:
-        """Signed at the moment of each post: DingTalk allows an hour of skew."""
-        return signed_webhook_url(self.webhook, self.secret, epoch_ms(self.runtime.clock.now()))
-
-    async def _post_all(self, bodies: Sequence[bytes], url: Callable[[], str]) -> DeliveryResult:
-        """Post the parts in order; stop at the first failure (the outbox retries the message).
-
-        A retried message may repeat parts already posted: a split message is rare (20,000 bytes)
-        and a repeated part is better than a lost one.
-        """
-        result = DeliveryResult(ok=False, detail="nothing to send")
-        for body in bodies:
-            result = await post_json(self.runtime.http, url(), body, self.secrets)
-            if not result.ok:
-                break
-        if len(bodies) > 1 and result.ok:
-            result = DeliveryResult(ok=True, detail=f"{result.detail}（分 {len(bodies)} 条发送）")
-        return result
-
-
-def session_usable(expires_at: datetime | None, now: datetime) -> bool:
-    return expires_at is not None and now + SESSION_MARGIN < expires_at
-
-
 # -- the channel ---------------------------------------------------------------------------------------------
 
 
@@ -414,8 +178,10 @@ class DingtalkChannel:
         self._senders = dict(senders)
         self._chat_webhooks = dict(chat_webhooks)
         self._chat_ids = frozenset(config.chats)
-        self._session_origin = _origin(settings.webhook)
+        self._sessions = reply_urls.ReplyEndpoint.of(**reply_urls.DINGTALK, configured=settings.webhook)
         self._builder = BodyBuilder(config.message_format)
+        self.guard = SignatureGuard(channel_id=config.id, runtime=runtime,
+                                    max_skew=timedelta(seconds=config.max_skew_seconds))
         self.stream: StreamReceiver | None = None
 
     # -- the Channel protocol ------------------------------------------------------------------------------
@@ -469,6 +235,9 @@ class DingtalkChannel:
         if message is None:
             log.warning("dingtalk %s: a signed callback with a malformed body was refused", self.id)
             return _error(BAD_BODY, 400)
+        timestamp = parse_timestamp(request.headers.get("timestamp"))
+        if timestamp is None or not await self.guard.admit(timestamp, message.msg_id):
+            return _error(SIGNATURE_REUSED, 401)
         await self.receive(message)
         return web.json_response({})
 
@@ -493,8 +262,8 @@ class DingtalkChannel:
         )
         if chat is None or chat.id not in self._chat_ids or person is None:
             log.info("dingtalk %s: message %s from staffId %s in conversation %s (type %s) is not from a "
-                     "configured chat and person; answered, not recorded", self.id, message.msg_id,
-                     message.staff_id, message.conversation_id, message.conversation_type)
+                     "configured chat and person; answered, not recorded", self.id, clip(message.msg_id),
+                     clip(message.staff_id), clip(message.conversation_id), clip(message.conversation_type))
             group = message.conversation_type == "2"
             handler = runtime.handler
             known_chat = chat is not None and chat.id in self._chat_ids
@@ -510,21 +279,28 @@ class DingtalkChannel:
         # The handler hands the replies to the outbox worker, which posts them at once.
         handled = await runtime.handler.handle(inbound)
         if handled.duplicate:
-            log.info("dingtalk %s: message %s was already handled; ignored", self.id, message.msg_id)
+            log.info("dingtalk %s: message %s was already handled; ignored", self.id, clip(message.msg_id))
 
     def _reply_url(self, message: RobotMessage) -> str | None:
-        """The sessionWebhook, if it is on DingTalk's robot host.
+        """The sessionWebhook, if it is DingTalk's session endpoint and has not expired.
 
         The callback signature does not cover the body, so a replayed signature could carry any
-        URL: only the custom robot's own origin (scheme, host, port) and the session path are used.
+        URL: anything but DingTalk's own endpoint is dropped here and never stored (the reply goes
+        to the custom robot instead). An expiry in the past, or further ahead than any session
+        lives, drops it too.
         """
-        url = message.session_webhook
-        if url is None:
+        if message.session_webhook is None:
             return None
-        parts = urlsplit(url)
-        if _origin(url) != self._session_origin or parts.path != SESSION_PATH:
-            log.warning("dingtalk %s: message %s has a sessionWebhook outside %s; not used",
-                        self.id, message.msg_id, self._session_origin)
+        url = self._sessions.accept(message.session_webhook)
+        if url is None:
+            self.runtime.metrics.reply_urls_dropped.labels(channel=self.id).inc()
+            log.warning("dingtalk %s: message %s has a sessionWebhook that is not DingTalk's session endpoint; "
+                        "not used", self.id, clip(message.msg_id))
+            return None
+        now, expires = self.runtime.clock.now(), message.session_expires_at
+        if expires is None or not now < expires <= now + SESSION_LIFETIME_LIMIT:
+            log.info("dingtalk %s: message %s has a sessionWebhook already expired or with an implausible expiry; "
+                     "not used", self.id, clip(message.msg_id))
             return None
         return url
 
@@ -532,21 +308,17 @@ class DingtalkChannel:
         """One polite answer saying whom to ask, straight to the sessionWebhook (no database)."""
         url = self._reply_url(message)
         if url is None or not session_usable(message.session_expires_at, self.runtime.clock.now()):
-            log.info("dingtalk %s: no usable sessionWebhook to answer message %s", self.id, message.msg_id)
+            log.info("dingtalk %s: no usable sessionWebhook to answer message %s", self.id, clip(message.msg_id))
             return
         for body in self._builder.bodies(reply.text, Mentions()):
             result = await post_json(self.runtime.http, url, serialize(body), self._secrets())
             if not result.ok:
-                log.warning("dingtalk %s: answering message %s failed: %s", self.id, message.msg_id, result.detail)
+                log.warning("dingtalk %s: answering message %s failed: %s", self.id, clip(message.msg_id),
+                            result.detail)
                 return
 
     def _secrets(self) -> tuple[str, ...]:
         return _secret_values(self.settings)
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def _json(raw: bytes) -> object:

@@ -26,6 +26,7 @@ import json
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
@@ -85,6 +86,7 @@ class Post:
     raw: bytes
     body: dict[str, Any] | None
     answer: dict[str, Any] = field(default_factory=dict)
+    received_at: datetime | None = None  # the fake's (the bot's injected) clock when it arrived
 
     @property
     def ok(self) -> bool:
@@ -260,7 +262,8 @@ class FakeDingTalk:
             body = json.loads(raw)
         except ValueError:
             body = None
-        post = Post(kind, request.query_string, params, raw, body if isinstance(body, dict) else None)
+        post = Post(kind, request.query_string, params, raw, body if isinstance(body, dict) else None,
+                    received_at=self.clock.now())
         self.posts.append(post)
         if not request.content_type.startswith("application/json"):
             self.problems.append(f"{kind} post with Content-Type {request.content_type}")

@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.roster_jobs import add_roster_jobs
 from bot.runtime import Runtime
-from store import inbound, pending, ratelimit
+from store import inbound, pending, ratelimit, replyurls
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ async def purge_pending(runtime: Runtime) -> None:
         removed = await pending.purge_expired(session, runtime.clock.now() - PENDING_GRACE)
         seen = await inbound.purge(session, runtime.clock.now() - SEEN_KEEP)
         await ratelimit.purge(session, runtime.clock.now() - RATE_EVENTS_KEEP)
+        # Reply URLs that expired unused (a settled row loses its URL as it is settled).
+        await replyurls.erase_reply_urls(session, runtime.clock.now())
     if removed or seen:
         log.info("purged %d expired pending questions and %d old message ids", removed, seen)
 
@@ -144,15 +146,22 @@ class Jobs:
     def start(self) -> None:
         self.scheduler.start()
 
-    async def stop(self) -> None:
-        # Pause first: APScheduler's shutdown cancels the jobs still running.
+    def pause(self) -> None:
+        """No new runs from now on (the first thing at SIGTERM); running ones go on."""
         self.timer.stop()
-        started = self.scheduler.running
-        if started:
+        if self.scheduler.running:
             self.scheduler.pause()
-        busy = self._running | self.timer.tasks()
-        if busy:
-            await asyncio.wait(busy, timeout=STOP_WAIT)
+
+    async def stop(self, within: float = STOP_WAIT) -> None:
+        """Pause, wait up to `within` seconds for the running jobs, then shut down.
+
+        Pause first: APScheduler's shutdown cancels the jobs still running. The wait is the part of
+        the process's stop bound ([delivery] shutdown_seconds) that is left."""
+        started = self.scheduler.running
+        self.pause()
+        busy = {job for job in self._running | self.timer.tasks() if not job.done()}
+        if busy and within > 0:
+            await asyncio.wait(busy, timeout=within)
         if started:
             self.scheduler.shutdown(wait=False)
 
@@ -160,10 +169,17 @@ class Jobs:
 def build_scheduler(runtime: Runtime) -> Jobs:
     scheduler = AsyncIOScheduler(timezone=UTC)
     common = {"max_instances": 1, "coalesce": True, "misfire_grace_time": 30}
-    tick = runtime.config.delivery.tick_seconds
+    delivery = runtime.config.delivery
+    tick = delivery.tick_seconds
     timer = DeadlineTimer(runtime, tick)
     scheduler.add_job(timer.run, "interval", seconds=tick, id="deadlines", **common)
+    # run_due returns once it has handed the due rows to their robots' lanes: a robot that hangs
+    # never makes the next tick skip (max_instances) and so never delays the other robots.
     scheduler.add_job(runtime.outbox.run_due, "interval", seconds=tick, id="outbox", **common)
+    # Held messages (a robot refused them for a configuration reason): probed at start — a restart
+    # after fixing the webhook sends them at once — and then every held_probe_seconds.
+    scheduler.add_job(runtime.outbox.probe_held, "interval", seconds=delivery.held_probe_seconds, id="probe-held",
+                      next_run_time=datetime.now(UTC), **common)
     scheduler.add_job(purge_pending, "interval", minutes=10, id="purge-pending", args=[runtime], **common)
     add_roster_jobs(scheduler, runtime)
     return Jobs(scheduler, timer)

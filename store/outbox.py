@@ -2,7 +2,10 @@
 
 Producers insert with the intent's idempotency key and ON CONFLICT DO NOTHING, so any number of
 ticks or replicas create a notice once. Workers claim due rows with a lease; a crashed worker's
-rows become claimable again when the lease runs out.
+rows become claimable again when the lease runs out, and a worker that stops cleanly releases
+its claims at once (`release_claims_of`). A notice a robot refuses for a configuration reason is
+HELD, not failed: a periodic probe (`probe_held`) puts one back in line per chat, and the first
+post the robot accepts again releases the rest (`unhold_chat`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ SENT = "sent"
 FAILED = "failed"
 CANCELLED = "cancelled"  # a reminder whose clock stopped (or whose deadline moved) before sending
 MERGED = "merged"  # folded into a digest because the chat's backlog outgrew its rate budget
+HELD = "held"  # refused by the robot for a configuration reason; sent once the robot accepts again
 DIGEST_PREFIX = "digest:"  # the key of a digest (bot/outbox.py)
 
 _OUTBOX = table_of(OutboxMessage)
@@ -36,6 +40,8 @@ _ENQUEUE_CLAIMED = Prepared(
 )
 # Set in a session's info when a transaction queued a message for a worker to claim.
 _QUEUED = "outbox.queued"
+# Set in a session's info while handling a message replayed after an outage (see mark_delayed).
+_DELAYED_NOTE = "outbox.delayed_note"
 
 
 def _claimable(now: Any) -> ColumnElement[bool]:
@@ -45,11 +51,17 @@ def _claimable(now: Any) -> ColumnElement[bool]:
     )
 
 
-def _build_claim(dialect: ModuleType, *, some_chats: bool = False) -> Update:
+def _build_claim(dialect: ModuleType, *, some_chats: bool = False, skip_busy: bool = False) -> Update:
     now: BindParameter[datetime] = bindparam("p_now")
     candidates = select(OutboxMessage.id).where(_claimable(now))
     if some_chats:
         candidates = candidates.where(OutboxMessage.chat_id.in_(bindparam("p_chats", expanding=True)))
+    if skip_busy:
+        # New rows for a robot this worker is already posting to (perhaps hanging on it) are left
+        # for later or for another replica; a claim whose lease ran out is taken over all the same.
+        candidates = candidates.where(or_(
+            OutboxMessage.status != PENDING, OutboxMessage.chat_id.not_in(bindparam("p_busy", expanding=True))
+        ))
     candidates = candidates.order_by(OutboxMessage.due_at, OutboxMessage.id).limit(bindparam("p_limit"))
     if dialect is postgresql:
         # Replicas skip each other's locked rows instead of queueing behind them.
@@ -66,17 +78,23 @@ def _build_claim(dialect: ModuleType, *, some_chats: bool = False) -> Update:
 
 _CLAIM = Prepared(_build_claim)
 _CLAIM_SOME_CHATS = Prepared(lambda dialect: _build_claim(dialect, some_chats=True))
+_CLAIM_SKIPPING = Prepared(lambda dialect: _build_claim(dialect, skip_busy=True))
 _MINE = (_OUTBOX.c.id == bindparam("p_id")) & (_OUTBOX.c.claimed_by == bindparam("p_worker")) & (
     _OUTBOX.c.status == CLAIMED
 )
+# A settled row's reply URL is spent: erased with the settling (it lets its holder post as the bot).
+_SPENT = {"reply_url": None, "reply_url_expires_at": None}
 _SETTLE_SENT = update(_OUTBOX).where(_MINE).values(
-    status=SENT, sent_at=bindparam("p_now"), last_error=bindparam("p_error"), lease_until=None
+    status=SENT, sent_at=bindparam("p_now"), last_error=bindparam("p_error"), lease_until=None, **_SPENT
 )
 _SETTLE_RETRY = update(_OUTBOX).where(_MINE).values(
     status=PENDING, due_at=bindparam("p_retry_at"), claimed_by=None, last_error=bindparam("p_error"), lease_until=None
 )
 _SETTLE_FINAL = update(_OUTBOX).where(_MINE).values(
-    status=bindparam("p_status"), last_error=bindparam("p_error"), lease_until=None
+    status=bindparam("p_status"), last_error=bindparam("p_error"), lease_until=None, **_SPENT
+)
+_SETTLE_HOLD = update(_OUTBOX).where(_MINE).values(
+    status=HELD, claimed_by=None, last_error=bindparam("p_error"), lease_until=None, **_SPENT
 )
 _RENEW = update(_OUTBOX).where(_MINE).values(lease_until=bindparam("p_lease_until"))
 
@@ -98,6 +116,9 @@ async def enqueue(
     late: bool = False,
 ) -> bool:
     """Queue a message once per key. Returns False when the key already existed."""
+    note = session.info.get(_DELAYED_NOTE)
+    if note and (due_at is None or due_at <= now):
+        text += note
     values = {
         "key": key, "chat_id": chat_id, "text": text, "mentions": list(mentions), "item_id": item_id,
         "created_at": now, "due_at": due_at or now, "status": PENDING, "attempts": 0,
@@ -109,6 +130,12 @@ async def enqueue(
     if queued:
         session.info[_QUEUED] = True
     return queued
+
+
+def mark_delayed(session: AsyncSession, note: str) -> None:
+    """The notices this transaction queues for now carry `note`: they come from a message kept
+    in the spool during an outage and handled late. (Reminders for later are on time: unmarked.)"""
+    session.info[_DELAYED_NOTE] = note
 
 
 def queued_in(session: AsyncSession) -> bool:
@@ -137,13 +164,19 @@ async def enqueue_claimed(
 
 async def claim(
     session: AsyncSession, *, worker: str, now: datetime, lease: timedelta, limit: int = 50,
-    chat_ids: Sequence[str] | None = None,
+    chat_ids: Sequence[str] | None = None, busy_chats: Sequence[str] = (),
 ) -> list[OutboxMessage]:
-    """Claim up to `limit` due rows (or rows whose lease ran out) for `worker`."""
+    """Claim up to `limit` due rows (or rows whose lease ran out) for `worker`; due rows of
+    `busy_chats` are skipped (their robot is busy with this worker's posts)."""
     params: dict[str, object] = {"p_now": now, "p_limit": limit, "p_worker": worker, "p_lease_until": now + lease}
     if chat_ids is not None:
         params["p_chats"] = list(chat_ids)
-    statement = (_CLAIM if chat_ids is None else _CLAIM_SOME_CHATS).on(session)
+        statement = _CLAIM_SOME_CHATS.on(session)
+    elif busy_chats:
+        params["p_busy"] = list(busy_chats)
+        statement = _CLAIM_SKIPPING.on(session)
+    else:
+        statement = _CLAIM.on(session)
     result = await session.execute(statement, params)
     return sorted(result.scalars(), key=lambda row: (row.due_at, row.id))
 
@@ -156,6 +189,8 @@ async def finish(
     params: dict[str, object] = {"p_id": row_id, "p_worker": worker, "p_error": error}
     if status == SENT:
         statement, params["p_now"] = _SETTLE_SENT, now
+    elif status == HELD:
+        statement = _SETTLE_HOLD
     elif retry_at is not None:
         statement, params["p_retry_at"] = _SETTLE_RETRY, retry_at
     else:
@@ -170,7 +205,7 @@ async def finish_many(
     """Settle claimed rows in one statement (SENT or a final status); returns the ids that were ours."""
     if not row_ids:
         return []
-    values: dict[str, object] = {"status": status, "last_error": error, "lease_until": None}
+    values: dict[str, object] = {"status": status, "last_error": error, "lease_until": None, **_SPENT}
     if status == SENT:
         values["sent_at"] = now
     result = await session.execute(
@@ -197,18 +232,93 @@ async def renew(session: AsyncSession, row_id: int, *, worker: str, now: datetim
 
 
 async def release(
-    session: AsyncSession, row_ids: Sequence[int], *, worker: str, due_at: datetime, error: str | None = None
+    session: AsyncSession, row_ids: Sequence[int], *, worker: str, due_at: datetime | None = None,
+    error: str | None = None,
 ) -> int:
     """Put claimed rows back, unsent and not counted as an attempt (e.g. they wait for the rate
-    budget): attempts drive the retry backoff, and waiting for a slot is not a failed delivery."""
+    budget until `due_at`, or the worker is stopping and leaves them due as they were): attempts
+    drive the retry backoff, and waiting for a slot is not a failed delivery."""
+    if not row_ids:
+        return 0
+    values: dict[str, object] = {
+        "status": PENDING, "claimed_by": None, "lease_until": None, "last_error": error,
+        "attempts": case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0),
+    }
+    if due_at is not None:
+        values["due_at"] = due_at
     result = await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(list(row_ids)), OutboxMessage.claimed_by == worker,
                OutboxMessage.status == CLAIMED)
-        .values(status=PENDING, due_at=due_at, claimed_by=None, lease_until=None, last_error=error,
-                attempts=case((OutboxMessage.attempts > 0, OutboxMessage.attempts - 1), else_=0))
+        .values(**values)
     )
     return int(getattr(result, "rowcount", 0))
+
+
+async def release_claims_of(session: AsyncSession, tag: str, *, error: str) -> int:
+    """At a clean stop: put back every row still claimed by a run of this worker (each run's claim
+    id ends with the worker's `tag` and "#<run>"), so another replica or the next start takes them
+    at once instead of after the lease. A row whose post was cut off may have reached the platform:
+    like one whose lease ran out, it is sent again (its attempt stays counted)."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == CLAIMED, OutboxMessage.claimed_by.contains(f"{tag}#", autoescape=True))
+        .values(status=PENDING, claimed_by=None, lease_until=None, last_error=error)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+async def drop_reply_url(session: AsyncSession, row_id: int, *, worker: str) -> bool:
+    """The platform refused the row's reply URL (used, expired, closed): from now on the row goes
+    through the chat's robot, whose rate slots the worker reserves like for any notice."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == worker, OutboxMessage.status == CLAIMED)
+        .values(reply_url=None, reply_url_expires_at=None)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def probe_held(session: AsyncSession) -> list[str]:
+    """Put one held row per chat back in line (due as it was, so at once): the next post tells
+    whether the chat's robot accepts again. The row least tried goes first, so one message the
+    robot refuses for its own sake (e.g. a DingTalk keyword setting) does not block the others.
+    Returns the chats probed."""
+    chats = list((await session.execute(
+        select(OutboxMessage.chat_id).where(OutboxMessage.status == HELD).distinct()
+    )).scalars())
+    probed = []
+    for chat_id in chats:
+        first = (
+            select(OutboxMessage.id)
+            .where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == HELD)
+            .order_by(OutboxMessage.attempts, OutboxMessage.due_at, OutboxMessage.id)
+            .limit(1)
+        )
+        if on_postgresql(session):
+            first = first.with_for_update(skip_locked=True)
+        row_id = (await session.execute(first)).scalar_one_or_none()
+        if row_id is None:
+            continue
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.status == HELD).values(status=PENDING)
+        )
+        probed.append(chat_id)
+    return probed
+
+
+async def unhold_chat(session: AsyncSession, chat_id: str) -> int:
+    """The chat's robot accepted a post again: its held rows go back in line, due as they were."""
+    result = await session.execute(
+        update(OutboxMessage).where(OutboxMessage.chat_id == chat_id, OutboxMessage.status == HELD)
+        .values(status=PENDING)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+async def held_chats(session: AsyncSession) -> list[str]:
+    result = await session.execute(select(OutboxMessage.chat_id).where(OutboxMessage.status == HELD).distinct())
+    return list(result.scalars())
 
 
 async def backlog(session: AsyncSession, now: datetime) -> tuple[int, datetime | None]:

@@ -102,6 +102,9 @@ def reliability_config(base: Config, *, platform: str = "dingtalk", robots: int 
 def write_config_file(path: Path, example: Path, *, robots: int, delivery: dict[str, float | int]) -> Path:
     """The example TOML with `robots` DingTalk chats added and [delivery] changed, for real processes."""
     text = example.read_text(encoding="utf-8")
+    # As production runs: `serve` refuses the simulator next to live platform channels.
+    text, count = re.subn(r"(?m)^simulator = true$", "simulator = false", text)
+    assert count == 1
     for name, value in delivery.items():
         text, count = re.subn(rf"(?m)^{name} = .*$", f"{name} = {value}", text)
         assert count == 1, name

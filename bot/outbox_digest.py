@@ -1,0 +1,145 @@
+"""Digests: when a chat's backlog outgrows its robot's rate budget, its waiting messages are
+folded into one post. Nothing is dropped to stay under the limit: a line per message keeps what
+a duty officer acts on — the item's number, grade, summary line, lead unit and deadline (and the
+note that it is sent late) — and the digest @-mentions everyone the messages did.
+
+A digest is sized to go out as one post (a part posted before a failed one would be posted again
+on retry, and each part would take a rate slot), and is never folded again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from bot.channels.base import Sender
+from bot.clock import Clock
+from bot.config import ChatConfig
+from bot.directory import Directory
+from bot.messages import OutboundMessage
+from bot.metrics import Metrics
+from bot.outbox_parts import CountsPosts, items_of, posts_needed, wanted
+from handlers.deadline_rules import running_clocks
+from handlers.items import item_clocks, summary_without_link
+from handlers.policy import local_time
+from store import outbox
+from store.db import Database
+from store.models import Item, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+DIGEST_MAX = 200
+DIGEST_HEADER = "【汇总】因发送频率限制，以下{count}条消息合并发送："
+DIGEST_LINE_MAX = 160  # a message without an item this short goes in whole
+SUMMARY_MAX = 60  # the reminders' own summary line is cut at 60 characters too
+SUMMARY = "摘要："
+NO_LEAD = "未指定"
+
+
+async def fold_backlog(
+    *, db: Database, clock: Clock, metrics: Metrics, directory: Directory, chat: ChatConfig, until: datetime,
+    sender: Sender | None, digest_after: int,
+) -> None:
+    """Fold the chat's messages waiting past the budget into a digest, in one transaction: a
+    crash leaves either the rows or the digest, never rows folded into nothing."""
+    async with db.transaction() as session:
+        if await outbox.count_due_for_chat(session, chat.id, until) <= digest_after:
+            return
+        rows = await outbox.take_pending_for_chat(session, chat.id, until, DIGEST_MAX)
+        items = await items_of(session, rows)
+        kept = [row for row in rows if wanted(row, items)]
+        stale = [row.id for row in rows if row not in kept]
+        await outbox.mark_merged(session, stale, outbox.CANCELLED)
+        folded = fitting(kept, chat, sender, items, directory)
+        if len(folded) < 2:
+            # Nothing worth folding: put the rows back as they were.
+            await outbox.mark_merged(session, [row.id for row in kept], outbox.PENDING)
+            return
+        await outbox.mark_merged(session, [row.id for row in kept[len(folded):]], outbox.PENDING)
+        text, mentions = digest(folded, items, directory)
+        fresh = await outbox.enqueue(
+            session, key=f"{outbox.DIGEST_PREFIX}{chat.id}:{folded[0].id}-{folded[-1].id}", chat_id=chat.id,
+            text=text, mentions=mentions, now=clock.now(), due_at=min(r.due_at for r in folded),
+        )
+        if not fresh:  # cannot happen (a row is folded once); never leave rows folded into nothing
+            log.error("digest for chat %s already existed; its rows stay queued", chat.id)
+            await outbox.mark_merged(session, [row.id for row in folded], outbox.PENDING)
+            return
+    metrics.digests.inc()
+    log.warning("folded %d waiting messages for chat %s into one digest", len(folded), chat.id)
+
+
+def fitting(
+    rows: Sequence[OutboxMessage], chat: ChatConfig, sender: Sender | None, items: Mapping[int, Item],
+    directory: Directory,
+) -> list[OutboxMessage]:
+    """The longest run of rows whose digest goes out as one post."""
+    if sender is None or not isinstance(sender, CountsPosts):
+        return list(rows)
+
+    def fits(count: int) -> bool:
+        text, mentions = digest(rows[:count], items, directory)
+        message = OutboundMessage(chat_id=chat.id, text=text, mentions=tuple(mentions))
+        return posts_needed(sender, chat, message) <= 1
+
+    low, high = 1, len(rows)  # fits(1) is not required: a lone row is never a digest
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return list(rows[:low]) if low >= 2 else []
+
+
+def digest(rows: Sequence[OutboxMessage], items: Mapping[int, Item], directory: Directory) -> tuple[str, list[str]]:
+    """A digest's text (a header and one line per message) and its mentions (the union, in order)."""
+    lines = [digest_line(row, items.get(row.item_id) if row.item_id is not None else None, directory)
+             for row in rows]
+    text = "\n".join([DIGEST_HEADER.format(count=len(rows)), *lines])
+    return text, list(dict.fromkeys(p for row in rows for p in row.mentions))
+
+
+def digest_line(row: OutboxMessage, item: Item | None, directory: Directory) -> str:
+    """One line of a digest. A message about an item keeps its first line (which names the item and,
+    for a reminder, its grade and deadline) and adds what that line lacks of the summary line,
+    grade, lead unit and deadline; a late one keeps its last line, the note that it is sent late
+    (补发). Any other message goes in whole when short, else its first line."""
+    lines = row.text.splitlines() or [""]
+    head = lines[0]
+    if item is None:
+        text = row.text.replace("\n", " ") if len(row.text) <= DIGEST_LINE_MAX else head
+        if row.late and len(lines) > 1 and len(row.text) > DIGEST_LINE_MAX:
+            text = f"{text} {lines[-1]}"
+        return f"· {text}"
+    parts = [head]
+    summary = next((line for line in lines[1:] if line.startswith(SUMMARY)), None)
+    if SUMMARY not in head:
+        parts.append(summary or SUMMARY + _short(summary_without_link(item)))
+    grade = item.grade or "未定级"
+    if grade not in head:
+        parts.append(f"等级：{grade}")
+    lead = directory.unit_name(item.lead_unit_id) if item.lead_unit_id else NO_LEAD
+    parts.append(f"牵头：{lead}")
+    if "时限" not in head:
+        due = _deadline(row, item)
+        if due is not None:
+            parts.append(f"时限：{local_time(due, directory.config.tz)}")
+    text = "｜".join(parts)
+    if row.late and len(lines) > 1:
+        text = f"{text} {lines[-1]}"
+    return f"· {text}"
+
+
+def _deadline(row: OutboxMessage, item: Item) -> datetime | None:
+    """The deadline the message is about: a reminder's own, else the item's next running clock."""
+    if row.clock_due is not None:
+        return row.clock_due
+    dues = [clock.due for clock in running_clocks(item_clocks(item))]
+    return min(dues) if dues else None
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.channels import local
+from bot.channels.base import Channel
 from bot.channels.registry import build_channels
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.messages import NotKept
 from bot.runtime import RUNTIME, Runtime
-from bot.scheduler import build_scheduler
+from bot.scheduler import Jobs, build_scheduler
 from store import outbox as outbox_store
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 64 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# What `dutybot serve` checks before it starts: the local simulator lets anyone on the machine
+# speak as anyone, so it must not run next to a live platform channel unless asked for.
+SIMULATOR = web.AppKey("simulator", bool)
+LIVE_CHANNELS: web.AppKey[tuple[str, ...]] = web.AppKey("live_channels")
 
 
 def create_app(
@@ -30,13 +39,23 @@ def create_app(
 
     `simulator` turns the local channel and /sim on or off; by default the config decides.
     """
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[not_kept_is_503])
     runtime = Runtime.build(config, clock or SystemClock())
     app[RUNTIME] = runtime
     channels, off = build_channels(runtime, os.environ if environ is None else environ)
     for channel in channels:
         channel.setup_routes(app)
         runtime.outbox.add_senders(channel.senders())
+    running: list[Jobs] = []  # the scheduler once started: paused first thing at a stop
+
+    async def begin_stop(app: web.Application) -> None:
+        # SIGTERM (or a test server's close), before the callbacks in flight are waited for: take
+        # no new work. The stop's bound ([delivery] shutdown_seconds) counts from here.
+        runtime.outbox.begin_stop()
+        for jobs in running:
+            jobs.pause()
+
+    app.on_shutdown.append(begin_stop)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.db.upgrade()
@@ -47,28 +66,69 @@ def create_app(
             log.warning("本地模拟通道已开启（[server] simulator = true）：仅供演示与测试，生产环境请关闭。")
         for channel in channels:
             await channel.start()
+        # Files left in the spool by a process that died are replayed now, then every few seconds.
+        replaying = asyncio.get_running_loop().create_task(runtime.keeper.run(runtime.handler)) if scheduler else None
         jobs = build_scheduler(runtime) if scheduler else None
         if jobs is not None:
             jobs.start()
+            running.append(jobs)
             runtime.scheduler_running = True
         log.info("dutybot started: %d chats, %d people, %d channel(s) on", len(config.chats),
                  len(config.people), len(channels))
         yield
+        if replaying is not None:
+            replaying.cancel()
+        # Bounded whatever the platforms do: every wait below takes what is left of the stop's
+        # bound, and the outbox then cuts off its posts still in flight and releases its claims.
+        runtime.outbox.begin_stop()
         if jobs is not None:
             runtime.scheduler_running = False
-            await jobs.stop()
-        for channel in channels:
-            await channel.stop()
-        await runtime.outbox.drain()
+            await jobs.stop(within=runtime.outbox.stop_left())
+        await _stop_channels(channels, runtime.outbox.stop_left())
+        await runtime.outbox.shutdown()
         await runtime.close_http()
+        await runtime.keeper.close()
         await runtime.db.dispose()
 
     app.cleanup_ctx.append(lifecycle)
-    if config.server.simulator if simulator is None else simulator:
+    app[LIVE_CHANNELS] = tuple(channel.id for channel in channels)
+    app[SIMULATOR] = config.server.simulator if simulator is None else simulator
+    if app[SIMULATOR]:
         local.setup(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+# The least a channel's stop gets at a stop whose bound is spent (a Stream connection's close frame).
+CHANNEL_STOP_FLOOR = 0.2
+
+
+async def _stop_channels(channels: Sequence[Channel], within: float) -> None:
+    """Stop the channels, together, for at most `within` seconds (a Stream gateway that does not
+    answer must not hold the process)."""
+    if not channels:
+        return
+    try:
+        async with asyncio.timeout(max(within, CHANNEL_STOP_FLOOR)):
+            await asyncio.gather(*(channel.stop() for channel in channels))
+    except TimeoutError:
+        log.warning("channels did not stop within the shutdown bound; closing anyway")
+
+
+@web.middleware
+async def not_kept_is_503(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A message neither the database nor the spool could keep: 503, so the platform (or the
+    client) sends it again — never a 2xx for what is not kept, never a plain-text 500."""
+    try:
+        return await handler(request)
+    except NotKept as exc:
+        return web.json_response({"error": f"{exc}，请稍后重试"}, status=503,
+                                 headers={"Retry-After": "5"}, dumps=_dumps_cn)
+
+
+def _dumps_cn(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 # The outbox is swept every second; older than this, something is stuck.
@@ -86,18 +146,28 @@ async def _outbox_state(runtime: Runtime) -> tuple[int, float]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """200 when the database answers, the scheduler runs and the outbox is not stuck; else 503."""
+    """200 when the database answers and takes writes, the scheduler runs and the outbox is not
+    stuck; else 503 with `failed` naming the parts that are not well."""
     runtime = request.app[RUNTIME]
     database = await runtime.db.ping()
+    writable = await runtime.write_probe() if database else False
     depth, age = await _outbox_state(runtime) if database else (0, 0.0)
-    body = {
+    spool_depth, spool_age = runtime.keeper.state()
+    checks = {
         "database": database,
+        "database_writable": writable,
         "scheduler": runtime.scheduler_running,
-        "outbox_depth": depth,
-        "outbox_oldest_age_seconds": round(age, 1),
         "outbox_ok": age < OUTBOX_AGE_LIMIT,
     }
-    ok = database and runtime.scheduler_running and age < OUTBOX_AGE_LIMIT
+    body = {
+        **checks,
+        "outbox_depth": depth,
+        "outbox_oldest_age_seconds": round(age, 1),
+        "spool_depth": spool_depth,
+        "spool_oldest_age_seconds": round(spool_age, 1),
+        "failed": [name for name, ok in checks.items() if not ok],
+    }
+    ok = all(checks.values())
     return web.json_response({"ok": ok, **body}, status=200 if ok else 503)
 
 
@@ -105,5 +175,6 @@ async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     if await runtime.db.ping():
         await _outbox_state(runtime)
+    runtime.keeper.state()
     return web.Response(body=generate_latest(runtime.metrics.registry),
                         headers={"Content-Type": CONTENT_TYPE_LATEST})

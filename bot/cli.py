@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from bot import logs
-from bot.app import create_app
+from bot.app import LIVE_CHANNELS, SIMULATOR, create_app
 from bot.channels.base import ChannelStartError, Check, DeliveryResult
 from bot.channels.registry import build_channels
 from bot.clock import Clock, ScaledClock, SystemClock
@@ -92,15 +93,61 @@ def _database_url(args: argparse.Namespace) -> str:
 # -- serve / demo ---------------------------------------------------------------------------------
 
 
+SIMULATOR_WITH_CHANNELS = (
+    "本地模拟通道已开启（[server] simulator = true），同时平台通道 {channels} 已启用：模拟通道让本机上的任何人"
+    "以任何人员的身份发言。请在配置中关闭模拟通道；确需同时开启时，加参数 --allow-simulator 启动。\n服务未启动。"
+)
+
+
+# After a stop signal the process is gone within [delivery] shutdown_seconds plus this, whatever
+# the platforms do: the app's own stop ends within the bound and about a second and a half (its
+# posts in flight cut off, its claims released); the watchdog is the last resort.
+CLEANUP_MARGIN = 1.5
+HARD_EXIT_MARGIN = 1.9
+STOPPING = "正在停止（最长约 {seconds:g} 秒）……"
+FORCED_EXIT = "停止超时：强制退出（未发出的消息已交回，由其他实例或下次启动发送）。"
+
+
+class StopWatchdog:
+    """Armed at a stop signal: exits the process if it has not finished by then — an event-loop
+    task that ignores cancellation or a thread stuck in a system call must not keep a replica
+    half-stopped. Disarmed once `asyncio.run` has returned."""
+
+    def __init__(self) -> None:
+        self._timer: threading.Timer | None = None
+
+    def arm(self, seconds: float) -> None:
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True  # never what keeps the interpreter alive
+        self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @staticmethod
+    def _expire() -> None:
+        sys.stderr.write(FORCED_EXIT + "\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+
 async def _serve(
     config: Config, host: str, port: int, announce: Callable[[str], None], environ: Mapping[str, str],
-    simulator: bool | None = None, clock: Clock | None = None,
+    simulator: bool | None = None, clock: Clock | None = None, allow_simulator: bool = True,
+    watchdog: StopWatchdog | None = None,
 ) -> None:
     try:
         app = create_app(config, clock=clock or SystemClock(), environ=environ, simulator=simulator)
     except ChannelStartError as exc:
         raise CliError(f"{exc}\n服务未启动。") from exc
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    live: tuple[str, ...] = app[LIVE_CHANNELS]
+    if app[SIMULATOR] and live and not allow_simulator:
+        raise CliError(SIMULATOR_WITH_CHANNELS.format(channels="、".join(live)))
+    bound = config.delivery.shutdown_seconds
+    # Callbacks in flight at a stop get the same bound as the posts in flight.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=bound)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -118,8 +165,16 @@ async def _serve(
     try:
         await stop.wait()
     finally:
-        print("正在停止……", file=sys.stderr)
-        await runner.cleanup()
+        print(STOPPING.format(seconds=bound), file=sys.stderr, flush=True)
+        if watchdog is not None:
+            watchdog.arm(bound + HARD_EXIT_MARGIN)
+        try:
+            # The app stops taking work at once, lets posts in flight finish within the bound and
+            # releases the claims it did not use; this only guards the stop itself.
+            async with asyncio.timeout(bound + CLEANUP_MARGIN):
+                await runner.cleanup()
+        except TimeoutError:
+            log.error("the stop overran its bound of %g s; exiting anyway", bound)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -129,7 +184,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host = args.host or config.server.host
     port = args.port or config.server.port
     announce = lambda url: print(f"dutybot 已启动：{url}（Ctrl-C 停止）", flush=True)  # noqa: E731
-    asyncio.run(_serve(config, host, port, announce, os.environ))
+    watchdog = StopWatchdog()
+    try:
+        asyncio.run(_serve(config, host, port, announce, os.environ, allow_simulator=args.allow_simulator,
+                           watchdog=watchdog))
+    finally:
+        watchdog.disarm()
     return 0
 
 
@@ -153,7 +213,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     imported = asyncio.run(ensure_demo_roster(config))  # the example roster, on the first start only
     if imported:
         print(f"已导入示例值班表：{imported}", flush=True)
-    asyncio.run(_serve(config, host, port, announce, environ={}, simulator=True, clock=clock))
+    watchdog = StopWatchdog()
+    try:
+        asyncio.run(_serve(config, host, port, announce, environ={}, simulator=True, clock=clock, watchdog=watchdog))
+    finally:
+        watchdog.disarm()
     return 0
 
 
@@ -206,6 +270,7 @@ async def _doctor(config: Config) -> tuple[list[Check], list[str]]:
     for channel in channels:
         checks += channel.checks()
     outcomes: list[str] = []
+    checks.append(_spool_check(runtime))
     try:
         if not await runtime.db.ping():
             checks.append(Check(False, f"数据库无法连接：{safe_url(config.database.url)}"))
@@ -224,6 +289,16 @@ async def _doctor(config: Config) -> tuple[list[Check], list[str]]:
     finally:
         await runtime.db.dispose()
     return checks, outcomes
+
+
+def _spool_check(runtime: Runtime) -> Check:
+    """Messages kept in the local spool while the database could not be written (bot/spool.py)."""
+    depth, age = runtime.keeper.state()
+    where = runtime.spool.directory
+    if depth == 0:
+        return Check(True, f"本地暂存（spool）为空：{where}")
+    return Check(False, f"本地暂存（spool）中有 {depth} 条消息待补办，最早的已等待 {age / 60:.0f} 分钟（{where}）："
+                        "数据库恢复写入后服务会自动补办；请检查数据库并确认 `dutybot serve` 在运行。")
 
 
 def _outcome_line(row: ChannelStatus, tz: ZoneInfo) -> str:
@@ -415,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="按配置文件启动服务")
     serve.add_argument("--config", required=True, help="配置文件")
     serve.add_argument("--speed", type=float, help=argparse.SUPPRESS)  # refused with a clear message
+    serve.add_argument("--allow-simulator", action="store_true",
+                       help="允许本地模拟通道与平台通道同时开启（模拟通道让本机任何人以任何人员身份发言，仅供排查）")
     _add_server_options(serve, demo=False)
     serve.set_defaults(func=cmd_serve)
 

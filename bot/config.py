@@ -53,12 +53,21 @@ class DeliverySection(_Model):
     # The platforms allow 20 messages per robot in any 60 seconds (failed sends included).
     rate_limit: int = Field(default=20, ge=1)
     rate_window_seconds: int = Field(default=60, ge=1)
+    # Counted on top of the window: the platform stamps posts with its own clocks when they
+    # arrive, which we never see; a margin keeps jitter between its clocks and ours from ever
+    # letting a 21st post into its 60 seconds.
+    rate_skew_seconds: float = Field(default=2, ge=0, le=30)
     # More messages than this waiting for one chat's budget are folded into one digest.
     digest_after: int = Field(default=10, ge=2)
     # A claimed message whose worker died is taken over after this long.
     lease_seconds: int = Field(default=120, ge=5)
     # How often the scheduler sweeps the clocks and the outbox.
     tick_seconds: float = Field(default=1, gt=0, le=60)
+    # On SIGTERM, posts in flight may finish for this long; the process exits within it plus 2 s.
+    shutdown_seconds: float = Field(default=10, gt=0, le=300)
+    # Messages a robot refused for a configuration reason are held; this often one of them is
+    # tried again per chat, and once the robot accepts it the rest follow.
+    held_probe_seconds: int = Field(default=60, ge=5)
 
     @model_validator(mode="after")
     def _lease_outlives_a_post(self) -> DeliverySection:
@@ -80,6 +89,18 @@ def check_database_url(value: str) -> str:
     if value.startswith("postgresql+asyncpg://") or (sqlite_path and sqlite_path.split("?")[0] != ":memory:"):
         return value
     raise ValueError("数据库 URL 应为 sqlite+aiosqlite:///文件路径 或 postgresql+asyncpg://用户@主机/库名")
+
+
+class SpoolSection(_Model):
+    """Where a platform message is kept while the database cannot be written (bot/spool.py)."""
+
+    # One file per process in this directory (relative paths: from the working directory).
+    directory: str = "var/spool"
+    # A process's file stops taking messages at this size; callbacks then get 503 and are retried.
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024)
+    # How long a platform message may wait for the database before it is spooled instead
+    # (WeCom retries a callback not answered within 5 seconds).
+    write_budget_seconds: float = Field(default=3.0, gt=0, le=30)
 
 
 class DatabaseSection(_Model):
@@ -343,6 +364,7 @@ class Config(_Model):
     server: ServerSection = ServerSection()
     database: DatabaseSection = DatabaseSection()
     delivery: DeliverySection = DeliverySection()
+    spool: SpoolSection = SpoolSection()
     units: list[UnitConfig] = Field(min_length=1)
     people: list[PersonConfig] = Field(min_length=1)
     chats: list[ChatConfig] = Field(min_length=1)

@@ -68,3 +68,36 @@ def configure(level: str, fmt: str) -> None:
     root.setLevel(level.upper())
     # The scheduler logs every 1-second tick at INFO; only its problems are worth a line.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+
+
+class FailureLog:
+    """One error line per failure kind per interval, with the count of repeats since the last
+    line — not a traceback twice a second while the database is away (an operator must be able
+    to read the log during an outage). The traceback is kept for the first line of a kind only."""
+
+    def __init__(self, logger: logging.Logger, interval_seconds: float = 60.0) -> None:
+        self._log = logger
+        self._interval = interval_seconds
+        self._last: dict[str, float] = {}
+        self._repeats: dict[str, int] = {}
+
+    def failure(self, kind: str, message: str, *, exc: BaseException | None = None, now: float | None = None) -> None:
+        import time  # monotonic: intervals of the log itself, not of the injected business clock
+
+        at = time.monotonic() if now is None else now
+        last = self._last.get(kind)
+        if last is not None and at - last < self._interval:
+            self._repeats[kind] = self._repeats.get(kind, 0) + 1
+            return
+        repeats = self._repeats.pop(kind, 0)
+        suffix = f"（此前 {self._interval:g} 秒内同类错误又发生 {repeats} 次）" if repeats else ""
+        detail = f": {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}" if exc else ""
+        self._log.error("%s%s%s", message, detail, suffix, extra={"failure": kind, "repeats": repeats},
+                        exc_info=exc if last is None and exc is not None else None)
+        self._last[kind] = at
+
+    def recovered(self, kind: str) -> None:
+        """The failure is over: the next one of this kind is logged at once, with its traceback."""
+        if self._last.pop(kind, None) is not None:
+            repeats = self._repeats.pop(kind, 0)
+            self._log.warning("恢复正常：%s（期间同类错误共重复 %d 次）", kind, repeats, extra={"failure": kind})

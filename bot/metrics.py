@@ -34,3 +34,32 @@ class Metrics:
         self.sweeps = Counter(
             "dutybot_deadline_sweeps_total", "Deadline sweeps run", registry=self.registry,
         )
+        self.spooled = Counter(
+            "dutybot_spooled_total", "Platform messages kept in the local spool (database not writable)",
+            registry=self.registry,
+        )
+        self.spool_depth = Gauge(
+            "dutybot_spool_depth", "Messages waiting in the local spool for the database", registry=self.registry,
+        )
+        self.spool_oldest_age = Gauge(
+            "dutybot_spool_oldest_age_seconds", "Age of the oldest message waiting in the local spool",
+            registry=self.registry,
+        )
+        self.write_probe_ok = Gauge(
+            "dutybot_database_writable", "1 when the last database write probe succeeded", registry=self.registry,
+        )
+        self.signature_reuse_refused = Counter(
+            "dutybot_callback_signature_reuse_refused_total",
+            "DingTalk callbacks refused: a signature (timestamp+sign) came back with another msgId after 2 s",
+            ["channel"], registry=self.registry,
+        )
+        self.reply_urls_dropped = Counter(
+            "dutybot_reply_urls_dropped_total",
+            "Reply URLs from callbacks dropped because they were not the platform's own endpoint",
+            ["channel"], registry=self.registry,
+        )
+        self.simulator_refused = Counter(
+            "dutybot_simulator_refused_total",
+            "Requests the local simulator channel refused (other machine, Host not loopback, foreign Origin)",
+            ["reason"], registry=self.registry,
+        )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -17,12 +19,17 @@ from bot.directory import Directory
 from bot.dispatch import MessageHandler
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
+from bot.spool import Spool
+from bot.spool_keeper import SpoolKeeper
 from handlers import assignment, classify, grading, query, report, roster, workflow
 from handlers import help as help_feature
 from handlers.duty import DutyLookup
 from handlers.roster_service import RosterDuty
 from handlers.router import Dispatcher
 from store.db import Database
+
+# A write probe's answer is reused this long (seconds): /healthz may be polled every second.
+PROBE_EVERY = 5.0
 
 
 def build_dispatcher() -> Dispatcher:
@@ -42,12 +49,15 @@ class Runtime:
     outbox: OutboxWorker
     deadlines: DeadlineSweep
     metrics: Metrics
+    spool: Spool
+    keeper: SpoolKeeper
     scheduler_running: bool = False
     _http: aiohttp.ClientSession | None = field(default=None, repr=False)
+    _probed: tuple[float, bool] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, config: Config, clock: Clock) -> Runtime:
-        db = Database(config.database.url)
+        db = Database(config.database.url, lock_wait_seconds=config.spool.write_budget_seconds)
         directory = Directory(config)
         duty = RosterDuty(directory)  # the roster; chats without one keep their configured people
         duty.watch(db.engine)
@@ -61,10 +71,24 @@ class Runtime:
             rate_window=timedelta(seconds=delivery.rate_window_seconds), digest_after=delivery.digest_after,
             post_timeout=timedelta(seconds=delivery.timeout_seconds),
         )
+        spool = Spool(Path(config.spool.directory), max_bytes=config.spool.max_bytes,
+                      tag=f"{socket.gethostname()}-{os.getpid()}-{id(db):x}")
         handler = MessageHandler(db=db, config=config, directory=directory, clock=clock, duty=duty,
-                                 dispatcher=build_dispatcher(), delivery=worker)
+                                 dispatcher=build_dispatcher(), delivery=worker, spool=spool,
+                                 write_budget=config.spool.write_budget_seconds)
+        keeper = SpoolKeeper(spool=spool, db=db, clock=clock, directory=directory, metrics=metrics,
+                             senders=worker.senders)
+        handler.on_spooled = keeper.spooled
         sweep = DeadlineSweep(db=db, clock=clock, config=config, directory=directory, duty=duty, metrics=metrics)
-        return cls(config, clock, db, directory, duty, handler, worker, sweep, metrics)
+        return cls(config, clock, db, directory, duty, handler, worker, sweep, metrics, spool, keeper)
+
+    async def write_probe(self) -> bool:
+        """The database's write probe, at most once per PROBE_EVERY (health checks may come often)."""
+        now = time.monotonic()
+        if self._probed is None or now - self._probed[0] >= PROBE_EVERY:
+            self._probed = (now, await self.db.write_probe())
+            self.metrics.write_probe_ok.set(1 if self._probed[1] else 0)
+        return self._probed[1]
 
     @property
     def http(self) -> aiohttp.ClientSession:

@@ -23,7 +23,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.sqlite_inline import inline_creator, is_busy
@@ -75,16 +75,36 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITER) else "BEGIN")
 
 
+# The health probe's write: bumps a counters row (created by the migrations' seed or here).
+_PROBE = text(
+    "INSERT INTO counters (name, value) VALUES (:name, 1) ON CONFLICT (name) DO UPDATE SET value = counters.value + 1"
+)
+PROBE_SECONDS = 2.0
+CONNECT_SECONDS = 10.0
+STATEMENT_SECONDS = 60.0  # no statement of the bot's takes near this; a migration's neither
+
+
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, lock_wait_seconds: float | None = None) -> None:
+        """`lock_wait_seconds`: on PostgreSQL, a statement waiting longer than this for a lock
+        fails at once on the server (lock_timeout) — the bot keeps the message elsewhere instead of
+        cancelling a query from the client, whose connection would stay busy until the lock went."""
         self.url = url
         self.sqlite = is_sqlite(url)
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Statement parameters carry message text and reply URLs: never in an error message or a log.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         self.path = _sqlite_path(url) if self.sqlite else None
         if self.path is not None:
             kwargs.update(async_creator=inline_creator(self.path))
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # An unreachable server (packets dropped, no reset) would keep a connect or a statement
+            # waiting until the kernel gives up, hours later: bound both, so that a job fails and
+            # tries again on its next run instead of hanging.
+            connect_args: dict[str, Any] = {"timeout": CONNECT_SECONDS, "command_timeout": STATEMENT_SECONDS}
+            if lock_wait_seconds is not None:
+                connect_args["server_settings"] = {"lock_timeout": f"{max(1, round(lock_wait_seconds * 1000))}ms"}
+            kwargs.update(connect_args=connect_args)
         self.engine = create_async_engine(url, **kwargs)
         if self.sqlite:
             _sqlite_pragmas(self.engine)
@@ -134,9 +154,20 @@ class Database:
             yield session
 
     async def ping(self) -> bool:
+        """Whether the database answers now (bounded: an unreachable server may never answer)."""
         try:
-            async with self.engine.connect() as conn:
+            async with asyncio.timeout(PROBE_SECONDS), self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def write_probe(self) -> bool:
+        """Whether a write commits now: a real write (SELECT 1 answers on a full disk, a read-only
+        replica or while another process holds SQLite's write lock), cheap — one counter row."""
+        try:
+            async with asyncio.timeout(PROBE_SECONDS), self.transaction() as session:
+                await session.execute(_PROBE, {"name": "write_probe"})
         except Exception:
             return False
         return True
@@ -148,6 +179,8 @@ class Database:
         conn = await (_when_unlocked(self._writer_connection) if self.sqlite else self.engine.connect())
         try:
             if not self.sqlite:
+                # Replicas starting together wait for each other's migration however long it takes.
+                await conn.execute(text("SET lock_timeout = 0"))
                 await conn.execute(text("SELECT pg_advisory_lock(4242001)"))
             try:
                 await conn.run_sync(_upgrade_sync)
@@ -155,6 +188,7 @@ class Database:
             finally:
                 if not self.sqlite:
                     await conn.execute(text("SELECT pg_advisory_unlock(4242001)"))
+                    await conn.execute(text("RESET lock_timeout"))
                     await conn.commit()
         finally:
             await conn.close()
@@ -248,3 +282,25 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 def _upgrade_sync(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
+
+
+# Errors that say the database cannot be written now (stopped, unreachable, out of disk, its
+# write lock not to be had in time) — as opposed to a bug in what was asked of it.
+_UNAVAILABLE_WORDS = ("disk is full", "no space left", "database is locked", "unable to open", "disk i/o error",
+                      "connection", "terminating", "shutting down", "the database system is", "lock timeout",
+                      "statement timeout", "read-only transaction", "could not extend file")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means "the database cannot take writes now" (keep the message for later)."""
+    if isinstance(exc, TimeoutError | ConnectionError | OSError):
+        return True
+    if isinstance(exc, DisconnectionError | InterfaceError | OperationalError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        text = str(exc.orig).lower()
+        return any(word in text for word in _UNAVAILABLE_WORDS)
+    cause = exc.__cause__
+    return isinstance(cause, TimeoutError | ConnectionError | OSError)

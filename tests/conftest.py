@@ -44,7 +44,7 @@ PG_URL = os.environ.get("DUTYBOT_TEST_PG_URL", "postgresql+asyncpg://postgres@12
 T = TypeVar("T")
 TABLES = [
     "rate_events", "rate_keys", "inbound_seen", "channel_status", "item_units", "item_events",
-    "pending_questions", "outbox", "chat_messages", "items",
+    "pending_questions", "outbox", "chat_messages", "items", "signature_uses",
     "roster_templates", "roster_rotations", "roster_assignments", "roster_overrides", "roster_leaves",
     "roster_shifts", "roster_roll_calls",
 ]

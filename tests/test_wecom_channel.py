@@ -111,7 +111,8 @@ async def test_report_is_answered_empty_and_the_reply_goes_to_response_url(wecom
     said = [m for m in await rows(wecom, ChatMessage) if m.sender == "zhao_min"]
     assert [m.text for m in said] == [REPORT]  # the leading "@值班助手 " was stripped
     [row] = await replies(wecom)
-    assert row.status == outbox.SENT and row.reply_url is not None
+    # Answered on response_url (the post above); once used the URL is erased (issue 13 point 8).
+    assert row.status == outbox.SENT and row.reply_url is None
     assert wecom.fake.problems == []
 
 
@@ -242,7 +243,7 @@ async def test_a_revoked_webhook_key_is_a_config_error_reported_to_the_admins(
         [post] = w.fake.webhook_posts(DUTY_KEY)
         assert post.answer.errcode == 93000
         [reply] = await replies(w)
-        assert reply.status == outbox.FAILED and reply.attempts == 1
+        assert reply.status == outbox.HELD and reply.attempts == 1  # held until the robot accepts again
         assert reply.last_error is not None and reply.last_error.startswith("errcode 93000: invalid webhook url")
         assert "http" not in reply.last_error and DUTY_KEY not in reply.last_error
         [status] = [s for s in await rows(w, ChannelStatus) if s.chat_id == "wecom_duty"]
@@ -298,7 +299,7 @@ async def test_a_chat_without_its_own_webhook_fails_with_a_config_error(config: 
         await w.deliver()
         [copy] = [r for r in await rows(w, OutboxMessage)
                   if r.chat_id == "coordinators" and r.text.startswith("【舆情通报】")]
-        assert copy.status == outbox.FAILED
+        assert copy.status == outbox.HELD  # held until the webhook is configured
         assert copy.last_error == "群 coordinators 未配置群机器人 webhook（环境变量 DUTYBOT_WECOM_COORD_WEBHOOK）"
         assert w.fake.webhook_posts(COORD_KEY) == []
         assert len(w.fake.webhook_posts(DUTY_KEY)) == 1  # the duty chat itself is unaffected

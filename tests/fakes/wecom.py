@@ -14,15 +14,18 @@ WecomBot ties the fake to a running bot (tests.conftest.start_bot) for scenario 
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
 import os
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +45,7 @@ TOKEN = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo"
 AES_KEY = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
 DUTY_KEY = "duty-robot-key-0001"
 COORD_KEY = "coord-robot-key-0002"
+OPS_KEY = "ops-robot-key-0003"  # the ops chat's own robot (not in `keys` unless a test adds it)
 DUTY_CHATID = "wrkSFfCgAAqinghe0000duty"
 COORD_CHATID = "wrkSFfCgAAqinghe0000coord"
 VECTORS_FILE = Path(__file__).resolve().parents[3] / "shared" / "protocols" / "test_vectors.json"
@@ -171,6 +175,8 @@ class Post:
     target: str  # the webhook key or the response_code
     body: dict[str, Any]
     answer: Answer
+    received_at: datetime | None = None  # the injected clock when it arrived (FakeWecom(now=…))
+    monotonic: float = 0.0  # the event loop's time when it arrived
 
     @property
     def msgtype(self) -> str:
@@ -198,6 +204,13 @@ class FakeWecom:
     _next: dict[str, deque[Answer]] = field(default_factory=lambda: defaultdict(deque))
     _used_codes: set[str] = field(default_factory=set)
     _server: TestServer | None = None
+    # The bot's clock, to stamp each post with (for counting posts per window as the platform does).
+    now: Callable[[], datetime] | None = None
+    # Webhook key → seconds a post to it is held before its answer (a robot that hangs); the post
+    # is recorded on arrival, and close() lets any held answer go.
+    hang: dict[str, float] = field(default_factory=dict)
+    _arrival: asyncio.Event = field(default_factory=asyncio.Event)
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         app = web.Application()
@@ -208,8 +221,16 @@ class FakeWecom:
         await self._server.start_server()
 
     async def close(self) -> None:
+        self._closing.set()
         if self._server is not None:
             await self._server.close()
+
+    async def wait_until(self, check: Callable[[], bool], within: float = 30) -> None:
+        """Wait (bounded, on the loop's time) until `check()` holds; re-checked at every post."""
+        async with asyncio.timeout(within):
+            while not check():
+                self._arrival.clear()
+                await self._arrival.wait()
 
     def _base(self) -> str:
         assert self._server is not None, "start() first"
@@ -256,7 +277,11 @@ class FakeWecom:
         key = request.query.get("key", "")
         body = await self._read(request)
         code = 93000 if key not in self.keys else self._check_webhook(body)
-        return self._answer("webhook", key, body or {}, code)
+        response = self._answer("webhook", key, body or {}, code)
+        if self.hang.get(key):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.hang[key])
+        return response
 
     def _check_webhook(self, body: dict[str, Any] | None) -> int:
         if body is None:
@@ -300,7 +325,9 @@ class FakeWecom:
         answer = Answer(errcode=code)
         if code == 0 and self._next[target]:
             answer = self._next[target].popleft()
-        self.posts.append(Post(kind, target, body, answer))
+        self.posts.append(Post(kind, target, body, answer, self.now() if self.now is not None else None,
+                               asyncio.get_running_loop().time()))
+        self._arrival.set()
         if answer.http_status != 200:
             return web.Response(status=answer.http_status, text="internal error")
         return web.json_response({"errcode": answer.errcode, "errmsg": errmsg(answer.errcode)})
@@ -366,12 +393,18 @@ class WecomBot:
 
 
 @asynccontextmanager
-async def running(config: Config, clock: ManualClock, **env: str) -> AsyncIterator[WecomBot]:
-    """A started fake WeCom and a bot whose wecom channel points at it."""
+async def running(
+    config: Config, clock: ManualClock, *, robots: Mapping[str, str] | None = None, **env: str
+) -> AsyncIterator[WecomBot]:
+    """A started fake WeCom and a bot whose wecom channel points at it. `robots`: more group
+    robots, environment variable → key (e.g. the ops chat's own robot)."""
     fake = FakeWecom()
     await fake.start()
+    extra = dict(robots or {})
+    fake.keys |= set(extra.values())
     try:
-        client = await start_bot(config, clock, wecom_environ(fake, **env))
+        client = await start_bot(config, clock, wecom_environ(fake, **{name: fake.webhook_url(key)
+                                                                       for name, key in extra.items()}, **env))
         try:
             yield WecomBot(Bot(client, clock, config), fake, WecomClient())
         finally:

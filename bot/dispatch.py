@@ -46,6 +46,8 @@ INTERNAL_ERROR = "抱歉，处理您的消息时出现系统错误，本条指�
 TRUNCATED = "…（过长，已截断）"
 LOCAL_KEYS = "(local idempotency key)"  # the inbound_seen "channel" of the local channel's Idempotency-Keys
 DELAYED = "\n（系统故障期间收到的消息（{at}），恢复后补办，答复有延迟）"
+# The name of the task that writes a platform message (named so a profile or the bench can tell it).
+HANDLE_TASK = "dutybot-handle"
 DELAYED_NOTICE = "\n（系统故障期间收到的消息（{at}），恢复后补办，通知有延迟）"
 
 
@@ -126,7 +128,8 @@ class MessageHandler:
         try:
             if message.channel is None:
                 return await self._handle_in_database(message, chat, sender, delayed=delayed)
-            return await self._within_budget(self._handle_in_database(message, chat, sender, delayed=delayed))
+            work = self._handle_in_database(message, chat, sender, delayed=delayed)
+            return await self._within_budget(work, name=f"{HANDLE_TASK}:{message.channel}:{message.message_id}")
         except Exception as exc:
             if not database_unavailable(exc):
                 # The transaction rolled back: nothing of this message was written. Say so plainly.
@@ -136,7 +139,7 @@ class MessageHandler:
                 raise NotKept("数据库暂时无法写入") from exc
             return await self._keep_for_later(message, exc)
 
-    async def _within_budget(self, work: Coroutine[Any, Any, Handled]) -> Handled:
+    async def _within_budget(self, work: Coroutine[Any, Any, Handled], *, name: str) -> Handled:
         """A platform gives a few seconds (WeCom retries after 5): a write that cannot finish in
         time goes to the spool instead of keeping the callback waiting. (PostgreSQL's own
         lock_timeout fails a waiting statement first; this bounds the rest.) The answer does not
@@ -144,7 +147,7 @@ class MessageHandler:
         server that drops packets can itself take seconds — so it is cancelled and left to finish
         on its own. Should its transaction still commit, the spooled copy is a duplicate that the
         replay skips by message id."""
-        task = asyncio.ensure_future(work)
+        task = asyncio.get_running_loop().create_task(work, name=name)
         done, _ = await asyncio.wait({task}, timeout=self.write_budget + 1)
         if task in done:
             return task.result()

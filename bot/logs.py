@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Final
 
@@ -82,8 +83,7 @@ class FailureLog:
         self._repeats: dict[str, int] = {}
 
     def failure(self, kind: str, message: str, *, exc: BaseException | None = None, now: float | None = None) -> None:
-        import time  # monotonic: intervals of the log itself, not of the injected business clock
-
+        # Monotonic: intervals of the log itself, not of the injected business clock.
         at = time.monotonic() if now is None else now
         last = self._last.get(kind)
         if last is not None and at - last < self._interval:

@@ -37,6 +37,7 @@ from typing import Any
 from bot.channels.base import Sender
 from bot.clock import Clock
 from bot.directory import Directory
+from bot.logs import FailureLog
 from bot.metrics import Metrics
 from bot.outbox_parts import Lane
 from bot.outbox_steps import STOPPED, LaneSteps
@@ -92,6 +93,7 @@ class OutboxWorker(LaneSteps):
         self._busy: Counter[str] = Counter()  # robot → lanes of this process posting to it
         self._lanes: set[Lane] = set()
         self._skipped: set[str] = set()  # busy robots a claim passed over (their lanes re-claim at the end)
+        self.failures = FailureLog(log)  # a lane per robot fails each tick while the database is away
         self._held: set[str] = set()  # chats that may have held rows (this process probed or held them)
         self._stopping = False
         self._stop_at: float | None = None  # the event loop's time by which a stop ends
@@ -232,8 +234,10 @@ class OutboxWorker(LaneSteps):
     async def _lane(self, lane: Lane) -> None:
         try:
             await self._work(lane)
-        except Exception:  # a database outage, say: the claims are taken over when their lease runs out
-            log.exception("outbox lane %s stopped by an error; its claims wait for their lease", lane.key or "-")
+        except Exception as exc:  # a database outage, say: the claims are taken over when their lease runs out
+            self.failures.failure("outbox-lane", "发件箱一路发送因错误中止，所认领的消息待租约到期后接手", exc=exc)
+        else:
+            self.failures.recovered("outbox-lane")
 
     # -- held messages -------------------------------------------------------------------------------
 

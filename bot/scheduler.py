@@ -12,6 +12,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.logs import FailureLog
 from bot.roster_jobs import add_roster_jobs
 from bot.runtime import Runtime
 from store import inbound, pending, ratelimit, replyurls
@@ -62,6 +63,7 @@ class DeadlineTimer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopped = False
         self._again = False
+        self.failures = FailureLog(log)
 
     async def run(self) -> None:
         """Sweep now (the tick or the timer). While a sweep runs, another call only asks it to go
@@ -100,7 +102,7 @@ class DeadlineTimer:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("timed deadline sweep failed; the next tick retries", exc_info=task.exception())
+            self.failures.failure("timed-sweep", "定时的时限扫描出错，下一轮重试", exc=task.exception())
 
     def tasks(self) -> set[asyncio.Future[Any]]:
         return set(self._tasks)
@@ -127,19 +129,27 @@ class Jobs:
         self.scheduler = scheduler
         self.timer = timer
         self._running: set[asyncio.Future[Any]] = set()
+        # While the database is away every tick fails: one line per job and interval, not
+        # APScheduler's traceback twice a second.
+        self.failures = FailureLog(log)
         for job in scheduler.get_jobs():
-            job.modify(func=self._tracked(job.func))
+            job.modify(func=self._tracked(job.id, job.func))
 
-    def _tracked(self, func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def _tracked(self, job_id: str, func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         @functools.wraps(func)
         async def run(*args: Any, **kwargs: Any) -> Any:
             task = asyncio.current_task()
             if task is not None:
                 self._running.add(task)
             try:
-                return await func(*args, **kwargs)
+                result = await func(*args, **kwargs)
+            except Exception as exc:
+                self.failures.failure(f"job:{job_id}", f"定时任务 {job_id} 出错，下一轮重试", exc=exc)
+                return None
             finally:
                 self._running.discard(task)
+            self.failures.recovered(f"job:{job_id}")
+            return result
 
         return run
 

@@ -162,8 +162,11 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 @pytest.fixture
-def config(db_url: str) -> Config:
-    return load_config(EXAMPLE_CONFIG).with_database(db_url)
+def config(db_url: str, tmp_path: Path) -> Config:
+    config = load_config(EXAMPLE_CONFIG).with_database(db_url)
+    # Each test its own spool: a message one test kept must never be replayed into another's database.
+    spool = config.spool.model_copy(update={"directory": str(tmp_path / "spool")})
+    return config.model_copy(update={"spool": spool})
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from bot.config import Config
 from store.models import ChatMessage, InboundSeen, Item
 from tests.conftest import Bot, start_bot
 from tests.fakes.dingtalk import ROBOT_TOPIC, FakeDingTalk, dingtalk_config
+from tests.outage_support import database_held
 
 MAJOR_IDS = ["dt_shenhao", "dt_hanmei", "dt_yangfan", "dt_sunli", "dt_zhoutao"]
 
@@ -140,3 +141,25 @@ async def test_a_refused_handshake_is_retried_and_stop_still_works(
     finally:
         await asyncio.wait_for(client.close(), 10)  # cancelled during its backoff pause
     assert blocking_calls == []
+
+
+async def test_a_stream_message_is_acked_only_once_kept_issue13_p1(
+    bot: Bot, fake: FakeDingTalk,
+) -> None:
+    """While the database cannot be written a frame is acked OK only once it is in the spool; when
+    the spool cannot take it either, the ack is a system error, so that DingTalk delivers it again."""
+    await fake.wait_connected()
+    bot.runtime.handler.write_budget = 0.5
+    async with database_held(bot):
+        kept = await fake.push(fake.message("上报 城关镇人民路发生火灾", msg_id="msgSTREAM-KEPT"))
+        assert kept["code"] == 200 and ack_response(kept) == {"response": "OK"}
+        bot.runtime.spool.max_bytes = 1  # the spool is full as well
+        refused = await fake.push(fake.message("上报 西岸滨河路路灯不亮", msg_id="msgSTREAM-LOST"))
+        assert refused["code"] != 200  # not acknowledged: DingTalk redelivers
+    assert await count(bot, Item) == 0
+    bot.runtime._probed = None
+    assert await bot.runtime.keeper.replay_once(bot.runtime.handler) == 1
+    assert await count(bot, Item) == 1
+    bot.runtime.spool.max_bytes = 1 << 20
+    again = await fake.push(fake.message("上报 西岸滨河路路灯不亮", msg_id="msgSTREAM-LOST"))  # the redelivery
+    assert again["code"] == 200 and await count(bot, Item) == 2

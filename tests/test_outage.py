@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ from sqlalchemy.engine import make_url
 
 from bot.clock import ManualClock
 from bot.config import Config, SpoolSection, load_config
+from bot.scheduler import build_scheduler
 from store.models import Item
 from tests.conftest import EXAMPLE_CONFIG, _truncate
 from tests.fakes.db_link import DatabaseLink
@@ -117,3 +121,30 @@ async def test_callbacks_through_a_stopped_then_unreachable_postgresql_are_kept_
               f"{statuses.count(200)} answered 200 and all became items once and in order, "
               f"{statuses.count(503)} answered 503; {replayed} replayed from the spool; slowest answer "
               f"{slowest:.2f} s (WeCom's limit {WECOM_LIMIT:g} s)")
+
+
+async def test_an_outage_logs_one_line_per_failure_kind_not_a_traceback_per_tick_issue13_p6(
+    pg_database: str, link: DatabaseLink, clock: ManualClock, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Thirty ticks of every scheduled job while PostgreSQL refuses connections: each kind of
+    failure is one error line (with its traceback the first time only); the return is a line too."""
+    async with running(linked_config(pg_database, link, tmp_path), clock) as w:
+        jobs = build_scheduler(w.bot.runtime)
+        ticks = [job.func for job in jobs.scheduler.get_jobs()]
+        link.refuse()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            for _ in range(30):
+                for tick in ticks:
+                    await tick()
+                await w.bot.runtime.outbox.drain()
+                clock.advance(timedelta(seconds=1))
+            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            kinds = Counter(getattr(r, "failure", r.getMessage()) for r in errors)
+            assert errors and all(n == 1 for n in kinds.values()), kinds
+            assert sum(1 for r in errors if r.exc_info) <= len(kinds)
+            link.restore()
+            for tick in ticks:
+                await tick()
+            assert any(r.getMessage().startswith("恢复正常：job:") for r in caplog.records)
+        await jobs.stop()

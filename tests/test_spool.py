@@ -14,16 +14,15 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import asyncpg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
+from bot.cli import _doctor
 from bot.clock import ManualClock
 from bot.config import Config, SpoolSection
 from bot.dispatch import DELAYED
@@ -33,7 +32,9 @@ from bot.spool import Spool, _encode
 from bot.vocab import Platform
 from store.models import Item
 from tests.conftest import START, Bot, start_bot
+from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.wecom import COORD_KEY, OPS_KEY, WecomBot, running
+from tests.outage_support import database_held
 
 REPORT = "上报 城关镇人民路发生火灾，网传多人受伤"
 
@@ -42,35 +43,6 @@ REPORT = "上报 城关镇人民路发生火灾，网传多人受伤"
 def spooled_config(config: Config, tmp_path: Path) -> Config:
     spool = SpoolSection(directory=str(tmp_path / "spool"), write_budget_seconds=0.5)
     return config.model_copy(update={"spool": spool})
-
-
-@asynccontextmanager
-async def database_held(bot: Bot) -> AsyncIterator[None]:
-    """Another process takes the database's write lock (SQLite) or locks the table every message
-    writes first (PostgreSQL) and holds it: writes wait past the budget, as in an outage."""
-    url = bot.config.database.url
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[1]
-        holder = sqlite3.connect(path, isolation_level=None, timeout=0)
-        holder.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
-        return
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = await asyncpg.connect(dsn)
-    try:
-        transaction = conn.transaction()
-        await transaction.start()
-        await conn.execute("LOCK TABLE inbound_seen, counters IN ACCESS EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            await transaction.rollback()
-    finally:
-        await conn.close()
 
 
 async def items(bot: Bot) -> list[Item]:
@@ -373,3 +345,44 @@ async def test_replay_waits_for_the_database_not_for_ever(spooled_config: Config
         assert await bot.runtime.keeper.replay_once(bot.runtime.handler) == 0  # nothing waits
     finally:
         await client.close()
+
+
+async def test_dingtalk_http_callbacks_are_answered_200_only_once_kept_issue13_p1(
+    spooled_config: Config, clock: ManualClock,
+) -> None:
+    async with FakeDingTalk(clock) as fake:
+        client = await start_bot(spooled_config, clock, fake.environ())
+        bot = Bot(client, clock, spooled_config)
+        try:
+            async with database_held(bot):
+                kept = await fake.call(client, fake.message("上报 城关镇人民路发生火灾", msg_id="msgHTTP-KEPT"))
+                assert kept.status == 200
+                bot.runtime.spool.max_bytes = 1  # the spool is full too
+                lost = await fake.call(client, fake.message("上报 西岸滨河路路灯不亮", msg_id="msgHTTP-LOST"))
+                assert lost.status == 503  # DingTalk retries
+            assert await items(bot) == []
+            bot.runtime._probed = None
+            assert await bot.runtime.keeper.replay_once(bot.runtime.handler) == 1
+            await bot.runtime.outbox.drain()
+            assert [i.summary for i in await items(bot)] == ["城关镇人民路发生火灾"]
+            [reply] = fake.posts_of("session")
+            assert reply.text.startswith("已受理舆情线索 #1") and "恢复后补办" in reply.text
+            bot.runtime.spool.max_bytes = 1 << 20
+            retry = await fake.call(client, fake.message("上报 西岸滨河路路灯不亮", msg_id="msgHTTP-LOST"))
+            assert retry.status == 200 and len(await items(bot)) == 2
+        finally:
+            await client.close()
+
+
+async def test_doctor_shows_what_waits_in_the_spool_issue13_p2(spooled_config: Config, clock: ManualClock) -> None:
+    """A process that died with messages kept: doctor names how many wait and for how long."""
+    directory = Path(spooled_config.spool.directory)
+    left = Spool(directory, max_bytes=1 << 20, tag="dead-process")
+    for n in range(2):
+        await left.append(InboundMessage(platform=Platform.WECOM, chat_id="wecom_duty", sender_id="liu_yang",
+                                         text=f"上报 {n}", received_at=START, channel="wecom", message_id=f"D{n}"))
+    left.close()  # its lock goes with it, as when the process is killed
+    checks, _ = await _doctor(spooled_config)
+    [line] = [c for c in checks if "本地暂存" in c.text]
+    assert not line.ok and "有 2 条消息待补办" in line.text and str(directory) in line.text
+    assert "自动补办" in line.text

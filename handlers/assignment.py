@@ -44,9 +44,9 @@ LEAD_CHANGE_NEEDS_REASON = (
 )
 LEAD_CHANGED_COPY = "【牵头单位变更】#{n} {grade}｜{old} → {new}\n操作：{who} {at}{reason}\n摘要：{summary}"
 ALREADY_ACK = "#{n} 已由 {who} 于 {at} 签收。"
-ACKNOWLEDGED = "#{n} 已签收（{who}，{at}），通报计时停止。{next}"
+ACKNOWLEDGED = "#{n} 已签收（{who}，{at}），签收计时停止。{next}"
 NEXT_RESPONSE = "回应时限：{due}（{left}）。"
-CO_ACKNOWLEDGED = "#{n} 已记录{unit}（配合单位）签收。通报计时以牵头单位签收为准，待{lead}签收。"
+CO_ACKNOWLEDGED = "#{n} 已记录{unit}（配合单位）签收。签收计时以牵头单位签收为准，待{lead}签收。"
 NO_LEAD = "#{n} 尚未确定牵头单位，暂不能签收。请协调人员发送“转办 #{n} 单位”指定牵头单位。"
 NOT_OF_THE_UNITS = "抱歉，#{n} 的签收须由承办单位（{units}）的负责人或联络员发送。"
 RETURNED = "#{n} 已退回，由协调人员重新确定牵头单位。退回理由：{reason}"
@@ -169,12 +169,12 @@ async def _copy_lead_change(
         n=item.number, grade=item.grade or "未定级", old=ctx.directory.unit_name(old), new=new.name,
         who=ctx.sender.name, at=local_time(ctx.now, ctx.tz),
         reason=REASON_LINE.format(reason=common.public_detail(item, reason)) if reason else "",
-        summary=common.public_summary(item),
+        summary=common.notice_summary(item, with_link=True),
     )
     await common.copy_to_coordinators(ctx, item, text, key=f"notice:item{item.id}:lead:{event_id}")
 
 
-@router.command("签收", parse=parse_ack, summary="签收 #编号 — 牵头单位签收（停止通报计时）")
+@router.command("签收", parse=parse_ack, summary="签收 #编号 — 牵头单位签收（停止签收计时）")
 async def acknowledge(ctx: Context, command: ItemText) -> Outcome:
     item = await common.open_and_permitted(ctx, command.number, Action.ACKNOWLEDGE)
     if isinstance(item, Outcome):
@@ -254,7 +254,7 @@ async def _tell_coordinators_of_return(ctx: Context, item: Item, unit: str, reas
     text = RETURNED_COPY.format(
         n=item.number, grade=item.grade or "未定级", unit=ctx.directory.unit_name(unit),
         reason=common.public_detail(item, reason), who=ctx.sender.name, at=local_time(ctx.now, ctx.tz),
-        summary=common.public_summary(item),
+        summary=common.notice_summary(item, with_link=True),
     )
     await common.copy_to_coordinators(ctx, item, text, key=f"notice:item{item.id}:returned:{event_id}",
                                       mentions=_coordinators(ctx))

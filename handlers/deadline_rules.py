@@ -31,7 +31,8 @@ class ClockName(StrEnum):
 
     @property
     def word(self) -> str:
-        return {ClockName.GRADE: "定级", ClockName.PASS_ON: "通报", ClockName.RESPONSE: "回应"}[self]
+        # The pass-on clock is named by what ends it (签收): "签收时限" tells the unit what to do.
+        return {ClockName.GRADE: "定级", ClockName.PASS_ON: "签收", ClockName.RESPONSE: "回应"}[self]
 
 
 @dataclass(frozen=True)

@@ -39,8 +39,8 @@ NOTICE_BODY = (
     "牵头单位：{units}\n"
     "定级：{who} {at}\n"
     "{adjustment}"
-    "通报时限：{pass_on}（报告后{pass_on_span}{pass_on_state}）\n"
-    "回应时限：{response}（报告后{response_span}{response_state}）\n"
+    "签收时限：{pass_on}（上报后{pass_on_span}内{pass_on_state}）\n"
+    "回应时限：{response}（上报后{response_span}内{response_state}）\n"
     "{ask}"
 )
 ASK_ACK = "请相关负责同志及时签收处置：发送“签收 #{n}”。"
@@ -210,7 +210,7 @@ def _set_clocks(ctx: Context, item: Item, grade: Grade, *, first: bool) -> None:
 
 
 def _state(due: datetime, stopped: datetime | None, word: str, ctx: Context) -> str:
-    """"，已签收" for a stopped clock, "，已超时1小时30分" for one already past, else nothing."""
+    """"，已签收" for a stopped clock, "，已超时1小时30分钟" for one already past, else nothing."""
     if stopped is not None:
         return f"，{word}"
     return f"，{remaining_text(due, ctx.now)}" if due <= ctx.now else ""
@@ -234,7 +234,7 @@ async def _notice_text(
     link = common.public_link(item, item.link)
     assert item.pass_on_due_at is not None and item.response_due_at is not None
     body = NOTICE_BODY.format(
-        summary=common.summary_without_link(item),
+        summary=common.notice_summary(item),
         source=f"{item.source} {link}" if link else item.source,
         units=common.unit_names(ctx, await item_store.units_of(ctx.session, item.id)),
         who=ctx.sender.name,

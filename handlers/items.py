@@ -108,6 +108,26 @@ async def open_and_permitted(ctx: Context, number: int, action: Action) -> Item 
     return refusal if refusal is not None else item
 
 
+# A notice carries a summary up to this many characters; a longer one ends with … and points to
+# 查询, which shows it whole: a report pasted from a long post must not fill a phone screen per notice.
+NOTICE_SUMMARY_MAX = 200
+FULL_TEXT_HINT = "（全文请发送“查询 #{n}”）"
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, the last being …, when longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def notice_summary(item: Item, *, with_link: bool = False) -> str:
+    """The summary a notice shows: without the link (on its own line) unless `with_link`, and
+    shortened past NOTICE_SUMMARY_MAX with a pointer to the full text."""
+    text = public_summary(item) if with_link else summary_without_link(item)
+    if len(text) <= NOTICE_SUMMARY_MAX:
+        return text
+    return shorten(text, NOTICE_SUMMARY_MAX) + FULL_TEXT_HINT.format(n=item.number)
+
+
 def summary_without_link(item: Item) -> str:
     """The summary for a notice that shows the link on its own line."""
     if item.classified or not item.link:

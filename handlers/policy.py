@@ -83,14 +83,15 @@ def local_time(when: datetime, tz: ZoneInfo) -> str:
 
 
 def remaining_text(due: datetime, now: datetime) -> str:
-    """"剩余1小时20分" or "已超时15分"; minutes rounded towards urgency."""
+    """"剩余1小时20分钟" or "已超时15分钟"; minutes rounded towards urgency. Units are spelled
+    out: a duty officer reads "6分" as a score, not a time."""
     seconds = (due - now).total_seconds()
     overdue = seconds < 0
     minutes = int(abs(seconds) // 60) if not overdue else int(-(seconds // 60))
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     parts = (f"{days}天" if days else "") + (f"{hours}小时" if hours else "")
-    parts += f"{minutes}分" if minutes or not parts else ""
+    parts += f"{minutes}分钟" if minutes or not parts else ""
     return f"已超时{parts}" if overdue else f"剩余{parts}"
 
 
@@ -102,12 +103,12 @@ def next_due(
     response_due: datetime | None,
     responded: bool,
 ) -> tuple[str, datetime] | None:
-    """The earliest running clock of an item: ("定级"|"通报"|"回应", due)."""
+    """The earliest running clock of an item: ("定级"|"签收"|"回应", due)."""
     running: list[tuple[str, datetime]] = []
     if not graded:
         running.append(("定级", grade_due))
     if pass_on_due is not None and not acknowledged:
-        running.append(("通报", pass_on_due))
+        running.append(("签收", pass_on_due))
     if response_due is not None and not responded:
         running.append(("回应", response_due))
     return min(running, key=lambda pair: pair[1]) if running else None

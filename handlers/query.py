@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,11 +14,15 @@ from handlers.router import Router, Usage
 from handlers.workflow import recorded_responses
 from store import audit
 from store import items as item_store
-from store.models import Item
+from store.models import Item, ItemEvent
 
-USAGE_QUERY = "用法：查询 #编号，例如：查询 #12"
-NOTHING_OPEN = "{unit}当前没有待办事项。"
-TODO_HEADER = "{unit}待办（{count}项，按紧急程度排列）："
+USAGE_QUERY = "用法：查询 #编号 [全部]，例如：查询 #12"
+NOTHING_OPEN = "本群当前没有待办事项（{unit}）。"
+TODO_HEADER = "本群待办（{unit}）：{count}项，按紧急程度排列"
+# A phone shows about this many timeline lines under the item's details; older ones are counted.
+RECENT_EVENTS = 10
+EARLIER = "……此前还有{count}条记录，发送“查询 #{n} 全部”查看全部。"
+ALL_WORDS = ("全部", "所有", "完整", "all")
 TODO_MORE = "……另有{count}项，请用“查询 #编号”查看。"
 TODO_LIMIT = 20
 ACTIONS = {
@@ -38,6 +43,7 @@ router = Router("query")
 @dataclass(frozen=True)
 class QueryCommand:
     number: int
+    everything: bool = False  # "查询 #12 全部": the whole timeline
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,12 @@ class TodoCommand:
 
 def parse_query(rest: str) -> QueryCommand | Usage:
     ref = take_item_ref(rest)
-    return QueryCommand(ref[0]) if ref is not None else Usage(USAGE_QUERY)
+    if ref is None:
+        return Usage(USAGE_QUERY)
+    number, words = ref
+    if words and words.lower() not in ALL_WORDS:
+        return Usage(USAGE_QUERY)
+    return QueryCommand(number, everything=bool(words))
 
 
 def parse_todo(rest: str) -> TodoCommand | Usage:
@@ -60,13 +71,29 @@ async def query(ctx: Context, command: QueryCommand) -> Outcome:
     if isinstance(item, Outcome):
         return item
     lines = await _details(ctx, item)
-    lines.append("处置记录：")
-    for event in await audit.timeline(ctx.session, item.id):
+    entries = _timeline_lines(ctx, item, await audit.timeline(ctx.session, item.id))
+    lines.append("处置记录：" if entries else "处置记录：无")
+    shown = entries if command.everything else entries[-RECENT_EVENTS:]
+    if len(shown) < len(entries):
+        lines.append(EARLIER.format(count=len(entries) - len(shown), n=item.number))
+    lines += shown
+    return Outcome.say("\n".join(lines))
+
+
+def _timeline_lines(ctx: Context, item: Item, events: Sequence[ItemEvent]) -> list[str]:
+    """The 处置记录: what was done, in order. A refused attempt changed nothing and stays in the
+    audit export only; a notice sent to several chats at once (the coordinators' copy) is one line."""
+    lines: list[str] = []
+    for event in events:
+        if event.action == "refused":
+            continue
         detail = f" {event.detail}" if _detail_shown(item, event.action) and event.detail else ""
         action = ACTIONS.get(event.action, event.action)
         who = ctx.config.bot.name if event.actor == "bot" else ctx.name(event.actor)
-        lines.append(f"· {local_time(event.at, ctx.tz)} {who} {action}{detail}")
-    return Outcome.say("\n".join(lines))
+        line = f"· {local_time(event.at, ctx.tz)} {who} {action}{detail}"
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
 
 
 def _detail_shown(item: Item, action: str) -> bool:
@@ -89,7 +116,7 @@ async def _details(ctx: Context, item: Item) -> list[str]:
     ]
     if item.pass_on_due_at is not None:
         state = "已签收" if item.acknowledged_at else remaining_text(item.pass_on_due_at, ctx.now)
-        lines.append(f"通报时限：{local_time(item.pass_on_due_at, ctx.tz)}（{state}）")
+        lines.append(f"签收时限：{local_time(item.pass_on_due_at, ctx.tz)}（{state}）")
     if item.response_due_at is not None:
         state = f"已回应：{item.response_form}" if item.responded_at else remaining_text(item.response_due_at, ctx.now)
         lines.append(f"回应时限：{local_time(item.response_due_at, ctx.tz)}（{state}）")

@@ -18,7 +18,7 @@ from bot.directory import Directory
 from bot.vocab import Role
 from handlers.deadline_rules import ClockName, Point, audience
 from handlers.duty import DutyLookup
-from handlers.items import grade_of, summary_without_link
+from handlers.items import grade_of, shorten, summary_without_link
 from handlers.policy import local_time, remaining_text, unique
 from handlers.standins import with_stand_ins
 from store import outbox
@@ -30,7 +30,8 @@ LATE_AFTER = timedelta(seconds=60)
 log = logging.getLogger(__name__)
 
 BEFORE = "【提醒】#{n} {grade}｜{clock}时限 {due}（{left}）\n摘要：{summary}\n{ask}"
-OVERDUE = "【超时{repeat}】#{n} {grade}｜{clock}{late_by}（时限 {due}）\n摘要：{summary}\n{ask}"
+# Every overdue notice is a 催办, numbered from 1 (the one at the deadline is the first).
+OVERDUE = "【超时催办】第{k}次 #{n} {grade}｜{clock}{late_by}（时限 {due}）\n摘要：{summary}\n{ask}"
 LATE_NOTE = "\n（补发：原定 {at} 发送）"
 HELD_NOTE = "\n（静默时段内暂缓{count}次提醒，现合并发送）"
 FINAL_NOTE = "\n催办已达{count}次上限，本事项列为超时未办，已报协调人员。"
@@ -39,7 +40,7 @@ ASK = {
     ClockName.PASS_ON: "请承办单位立即签收：发送“签收 #{n}”。",
     ClockName.RESPONSE: "请承办单位按时公开回应：发送“回应 #{n} 方式 内容”。",
 }
-REPEAT = "·第{k}次"
+REMINDER_SUMMARY_MAX = 60  # a reminder is a nudge: its first lines must fit a phone's notification
 _ROLES = {"联络员": Role.LIAISON, "分管领导": Role.LEADER, "主要负责人": Role.PRINCIPAL}
 
 
@@ -56,23 +57,21 @@ class Reminding:
 
 def reminder_text(item: Item, point: Point, now: datetime, config: Config, late: bool) -> str:
     tz = config.tz
-    summary = summary_without_link(item)
-    summary = summary if len(summary) <= 60 else summary[:59] + "…"
+    summary = shorten(summary_without_link(item), REMINDER_SUMMARY_MAX)
     values = {
         "n": item.number, "grade": item.grade or "未定级", "clock": point.clock.word,
         "due": local_time(point.due, tz), "summary": summary, "ask": ASK[point.clock].format(n=item.number),
     }
     if point.overdue:
-        repeat = REPEAT.format(k=point.occurrence) if point.occurrence else ""
         moment = max(now, point.send_at)
         late_by = "已到时限" if moment - point.due < timedelta(minutes=1) else remaining_text(point.due, moment)
-        text = OVERDUE.format(repeat=repeat, late_by=late_by, **values)
+        text = OVERDUE.format(k=point.occurrence + 1, late_by=late_by, **values)
     else:
         text = BEFORE.format(left=remaining_text(point.due, max(now, point.send_at)), **values)
     if point.held:
         text += HELD_NOTE.format(count=point.held + 1)
     if point.final:
-        text += FINAL_NOTE.format(count=point.occurrence)
+        text += FINAL_NOTE.format(count=point.occurrence + 1)
     if late:
         text += LATE_NOTE.format(at=local_time(point.send_at, tz))
     return text

@@ -30,6 +30,8 @@ USAGE_RESPOND = "用法：回应 #编号 方式 [链接] 内容，例如：回�
 USAGE_RESPOND_FORMS = (
     "用法：回应 #编号 方式 [链接] 内容。方式为：{forms}。例如：回应 #12 {form} https://… 已发布情况通报"
 )
+MISSING_BOTH = "请写明回应方式和内容，例如：回应 #{n} {form} https://… 已发布情况通报。方式为：{forms}。"
+MISSING_CONTENT = "请在“{form}”后写明回应内容或链接，例如：回应 #{n} {form} https://… 已发布情况通报。"
 USAGE_CLOSE = "用法：办结 #编号 办理结果，例如：办结 #12 问题已解决，群众表示满意"
 USAGE_NO_RESPONSE = "用法：不予回应 #编号 理由，例如：不予回应 #12 经核实为个人诉求，已电话答复"
 USAGE_MERGE = "用法：合并 #编号 #目标编号（前者并入后者），例如：合并 #13 #12"
@@ -175,6 +177,17 @@ def respond_usage(rules: Sequence[ResponseFormRule]) -> str:
     return USAGE_RESPOND_FORMS.format(forms="、".join(r.name for r in rules), form=rules[0].name)
 
 
+def response_problem(number: int, rest: str, rules: Sequence[ResponseFormRule]) -> str:
+    """What a 回应 that could not be read lacks, in words: the form, or the content after it."""
+    forms = "、".join(r.name for r in rules)
+    if not rest:
+        return MISSING_BOTH.format(n=number, form=rules[0].name, forms=forms)
+    matched = match_form(rest, rules)
+    if matched is not None and not strip_separators(matched[1]):
+        return MISSING_CONTENT.format(n=number, form=matched[0])
+    return respond_usage(rules)  # no form named: the usage lists them
+
+
 def recorded_responses(events: Sequence[ItemEvent]) -> list[RecordedResponse]:
     """The responses in an item's audit trail, in order. Entries written before 续报 existed keep
     the form under "response_form"."""
@@ -235,7 +248,7 @@ async def respond(ctx: Context, command: RespondCommand) -> Outcome:
     policy = ctx.config.policy
     parts = read_response(command.rest, policy.response_forms)
     if parts is None:
-        return Outcome.say(respond_usage(policy.response_forms))
+        return Outcome.say(response_problem(command.number, command.rest, policy.response_forms))
     item = await common.open_and_permitted(ctx, command.number, Action.RESPOND)
     if isinstance(item, Outcome):
         return item
@@ -284,7 +297,7 @@ async def _copy_response(
     copy = RESPONSE_COPY.format(
         n=item.number, grade=item.grade, what=what, form=parts.form, link=f" {link}" if link else "",
         text=f"内容：{content}\n" if content else "", who=ctx.sender.name, at=local_time(ctx.now, ctx.tz),
-        summary=common.public_summary(item),
+        summary=common.notice_summary(item, with_link=True),
     )
     await common.copy_to_coordinators(ctx, item, copy + reminder, key=f"notice:item{item.id}:responded:{event_id}")
 
@@ -307,7 +320,7 @@ async def close(ctx: Context, command: ItemText) -> Outcome:
     verdict = common.public_detail(item, command.text)
     if common.grade_of(item) in ctx.config.policy.copies.closures:
         copy = CLOSED_COPY.format(n=item.number, grade=item.grade, who=ctx.sender.name, at=at, verdict=verdict,
-                                  summary=common.public_summary(item))
+                                  summary=common.notice_summary(item, with_link=True))
         await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:closed:{event_id}")
     text = CLOSED.format(n=item.number, at=at, verdict=verdict)
     # 受理、转办、反馈 (001 第十一条): whoever reported the item and the lead unit's leader hear the result.
@@ -336,7 +349,7 @@ async def no_response(ctx: Context, command: ItemText) -> Outcome:
     if common.grade_of(item) in ctx.config.policy.copies.closures:
         copy = NO_RESPONSE_COPY.format(n=item.number, grade=item.grade, who=ctx.sender.name,
                                        at=local_time(ctx.now, ctx.tz), reason=reason,
-                                       summary=common.public_summary(item))
+                                       summary=common.notice_summary(item, with_link=True))
         await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:no_response:{event_id}")
     return Outcome.say(NO_RESPONSE_DONE.format(n=item.number, who=ctx.sender.name, reason=reason))
 
@@ -379,6 +392,6 @@ async def refer(ctx: Context, command: ReferCommand) -> Outcome:
                                    after={"referred_to": item.referred_to})
     if ctx.config.policy.copies.referred:
         copy = REFERRED_COPY.format(n=item.number, grade=item.grade or "未定级", to=to, who=ctx.sender.name,
-                                    at=local_time(ctx.now, ctx.tz), summary=common.public_summary(item))
+                                    at=local_time(ctx.now, ctx.tz), summary=common.notice_summary(item, with_link=True))
         await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:referred:{event_id}")
     return Outcome.say(REFERRED.format(n=item.number, to=to))

@@ -65,7 +65,7 @@ SUMMARIES = [
     "有网民在短视频平台发布县医院急诊候诊时间过长的视频，评论区出现大量负面留言，部分留言称医护人员态度冷漠，点赞数已过万并被多个本地自媒体转载",
 ]
 # The first line of a reminder (alone, or as a line of a digest) names its item.
-REMINDER_NUMBER = re.compile(r"【(?:提醒|超时[^】]*)】#(\d+)")
+REMINDER_NUMBER = re.compile(r"【(?:提醒|超时[^】]*)】(?:第\d+次 )?#(\d+)")
 
 
 # -- config ------------------------------------------------------------------------------------------------

@@ -57,8 +57,8 @@ async def test_major_notice_mentions_everyone_in_policy_and_copies_coordinators(
     reply = await bot.say("zhao_min", "1")
     assert reply["text"].startswith("【舆情通报】#1 重大舆情")
     assert reply["mentions"] == MAJOR
-    assert "通报时限：11月23日 10:30（报告后30分钟）" in reply["text"]
-    assert "回应时限：11月24日 10:00（报告后24小时）" in reply["text"]
+    assert "签收时限：11月23日 10:30（上报后30分钟内）" in reply["text"]
+    assert "回应时限：11月24日 10:00（上报后24小时内）" in reply["text"]
     assert "@沈浩 @韩梅 @杨帆 @赵敏 @李华" in reply["text"]
     copies = [m for m in await bot.messages("coordinators") if m["from"] == "bot"]
     assert len(copies) == 1 and copies[0]["text"].startswith("【舆情通报】#1 重大舆情")
@@ -70,8 +70,8 @@ async def test_significant_adds_leader_on_duty_but_not_principal(bot: Bot) -> No
     await bot.say("liu_yang", "上报 城关镇老街商户反映占道经营整治")
     reply = await bot.say("zhao_min", "较大")
     assert reply["mentions"] == ["han_mei", "yang_fan", "zhao_min", "li_hua"]
-    assert "通报时限：11月23日 12:00（报告后2小时）" in reply["text"]
-    assert "回应时限：11月25日 10:00（报告后48小时）" in reply["text"]
+    assert "签收时限：11月23日 12:00（上报后2小时内）" in reply["text"]
+    assert "回应时限：11月25日 10:00（上报后48小时内）" in reply["text"]
     # 较大 grade notices are copied to the coordinators too (004 第八条, 第十条; test_regulations.py)
     copies = [m for m in await bot.messages("coordinators") if m["from"] == "bot"]
     assert [c["text"].splitlines()[0] for c in copies] == ["【舆情通报】#1 较大舆情"]
@@ -81,7 +81,7 @@ async def test_general_mentions_leader_liaison_and_duty_officer(bot: Bot) -> Non
     await bot.say("liu_yang", "上报 西岸滨河路路灯不亮")
     reply = await bot.say("zhao_min", "定级 #1 一般")
     assert reply["mentions"] == ["qin_lei", "you_jia", "zhao_min"]
-    assert "通报时限：11月24日 10:00（报告后24小时）" in reply["text"]
+    assert "签收时限：11月24日 10:00（上报后24小时内）" in reply["text"]
 
 
 async def test_regrade_recomputes_from_report_time_and_is_audited(bot: Bot) -> None:
@@ -90,7 +90,7 @@ async def test_regrade_recomputes_from_report_time_and_is_audited(bot: Bot) -> N
     bot.clock.advance(timedelta(hours=1))
     reply = await bot.say("li_hua", "定级 1号 重大")
     assert reply["text"].startswith("【舆情通报】#1 等级调整：较大 → 重大")
-    assert "通报时限：11月23日 10:30" in reply["text"]  # from the report time, already past
+    assert "签收时限：11月23日 10:30" in reply["text"]  # from the report time, already past
     assert reply["mentions"] == MAJOR
     [event] = await events(bot, "regraded")
     assert event.before["grade"] == "较大" and event.after["grade"] == "重大"
@@ -171,7 +171,7 @@ async def test_full_lifecycle(bot: Bot) -> None:
     assert assigned["mentions"] == ["han_mei", "yang_fan", "zheng_qiang", "feng_xue"]
     bot.clock.advance(timedelta(minutes=20))
     ack = await bot.say("yang_fan", "签收 #1")
-    assert ack["text"].startswith("#1 已签收（杨帆，11月23日 10:20），通报计时停止。")
+    assert ack["text"].startswith("#1 已签收（杨帆，11月23日 10:20），签收计时停止。")
     again = await bot.say("han_mei", "签收 #1")
     assert "已由 杨帆 于 11月23日 10:20 签收" in again["text"]
     note = await bot.say("feng_xue", "进展 #1 已联系供水公司抢修")
@@ -240,9 +240,9 @@ async def test_todo_lists_most_urgent_first(bot: Bot) -> None:
     bot.clock.advance(timedelta(minutes=5))
     reply = await bot.say("zhao_min", "待办", chat="chengguan_duty")
     lines = reply["text"].splitlines()
-    assert lines[0].startswith("清河县城关镇人民政府待办（2项")
-    assert lines[1].startswith("#2【未定级】待定级｜定级剩余10分")
-    assert lines[2].startswith("#1【一般】已定级｜通报剩余23小时55分")
+    assert lines[0] == "本群待办（清河县城关镇人民政府）：2项，按紧急程度排列"
+    assert lines[1].startswith("#2【未定级】待定级｜定级剩余10分钟")
+    assert lines[2].startswith("#1【一般】已定级｜签收剩余23小时55分钟")
     empty = await bot.say("zhao_min", "待办", chat="dingtalk_duty")
     assert "当前没有待办事项" in empty["text"] or "#" in empty["text"]
 

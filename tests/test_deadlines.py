@@ -43,15 +43,15 @@ async def test_pass_on_reminder_and_escalation(bot: Bot) -> None:
     bot.clock.advance(timedelta(minutes=10))  # 10:15, half-way
     await tick(bot)
     [half] = await bot_posts(bot, after=seq)
-    assert half["text"].startswith("【提醒】#1 重大｜通报时限 11月23日 10:30（剩余15分）")
+    assert half["text"].startswith("【提醒】#1 重大｜签收时限 11月23日 10:30（剩余15分钟）")
     assert half["mentions"] == ["yang_fan", "zhao_min"]  # the liaison who must 签收, and the duty officer
 
     seq = await last_seq(bot)
     bot.clock.advance(timedelta(minutes=15))  # 10:30: 80 % (10:24) and the deadline
     await tick(bot)
     eighty, overdue = await bot_posts(bot, after=seq)
-    assert eighty["text"].startswith("【提醒】#1 重大｜通报时限")
-    assert overdue["text"].startswith("【超时】#1 重大｜通报已到时限（时限 11月23日 10:30）")
+    assert eighty["text"].startswith("【提醒】#1 重大｜签收时限")
+    assert overdue["text"].startswith("【超时催办】第1次 #1 重大｜签收已到时限（时限 11月23日 10:30）")
     # An overdue 重大 item chases the 带班领导 on duty too (001 第九条).
     assert overdue["mentions"] == ["yang_fan", "han_mei", "zhao_min", "li_hua"]
 
@@ -59,7 +59,7 @@ async def test_pass_on_reminder_and_escalation(bot: Bot) -> None:
     bot.clock.advance(timedelta(minutes=30))  # 11:00, first repeat: the principal is added
     await tick(bot)
     [repeat] = await bot_posts(bot, after=seq)
-    assert repeat["text"].startswith("【超时·第1次】#1 重大｜通报已超时30分")
+    assert repeat["text"].startswith("【超时催办】第2次 #1 重大｜签收已超时30分钟")
     assert "shen_hao" in repeat["mentions"]
     assert await bot_posts(bot, "coordinators") == [] or all(
         "超时" not in m["text"] for m in await bot_posts(bot, "coordinators")
@@ -67,7 +67,7 @@ async def test_pass_on_reminder_and_escalation(bot: Bot) -> None:
 
     bot.clock.advance(timedelta(minutes=60))  # 12:00, second repeat (the interval doubles): copy to the coordinators
     await tick(bot)
-    copies = [m for m in await bot_posts(bot, "coordinators") if "超时·第2次" in m["text"]]
+    copies = [m for m in await bot_posts(bot, "coordinators") if "【超时催办】第3次" in m["text"]]
     assert len(copies) == 1
 
 
@@ -77,7 +77,7 @@ async def test_acknowledging_stops_the_pass_on_reminders(bot: Bot) -> None:
     seq = await last_seq(bot)
     bot.clock.advance(timedelta(hours=2))
     await tick(bot)
-    assert [m for m in await bot_posts(bot, after=seq) if "通报" in m["text"]] == []
+    assert [m for m in await bot_posts(bot, after=seq) if "｜签收" in m["text"]] == []
 
 
 async def test_reminder_queued_then_clock_stopped_is_not_sent(bot: Bot) -> None:
@@ -132,8 +132,8 @@ async def test_after_downtime_missed_reminders_are_sent_once_late_and_in_order(b
     # 50 %, 80 %, overdue, repeats at 11:00 and 12:00 (the example's 重大 interval doubles from 30 min)
     assert len(texts) == 5
     assert all("（补发：原定" in t for t in texts)
-    assert texts[0].startswith("【提醒】") and texts[2].startswith("【超时】")
-    assert texts[3].startswith("【超时·第1次】") and texts[4].startswith("【超时·第2次】")
+    assert texts[0].startswith("【提醒】") and texts[2].startswith("【超时催办】第1次 ")
+    assert texts[3].startswith("【超时催办】第2次 ") and texts[4].startswith("【超时催办】第3次 ")
     await tick(bot)
     assert len(await bot_posts(bot, after=seq)) == 5
 
@@ -143,7 +143,7 @@ async def test_ungraded_item_chases_the_duty_officer_and_reporter(bot: Bot) -> N
     seq = await last_seq(bot)
     bot.clock.advance(timedelta(minutes=15))
     await tick(bot)
-    overdue = [m for m in await bot_posts(bot, after=seq) if m["text"].startswith("【超时】")]
+    overdue = [m for m in await bot_posts(bot, after=seq) if m["text"].startswith("【超时催办】第1次 ")]
     assert len(overdue) == 1 and "定级已到时限" in overdue[0]["text"]
     assert overdue[0]["mentions"] == ["zhao_min", "liu_yang"]
 
@@ -159,7 +159,7 @@ async def test_general_reminders_wait_for_the_morning(bot: Bot) -> None:
     bot.clock.advance(timedelta(hours=5))  # 07:30 local
     await tick(bot)
     [held] = await bot_posts(bot, after=seq)
-    assert held["text"].startswith("【提醒】#1 一般｜通报时限 11月24日 14:00")
+    assert held["text"].startswith("【提醒】#1 一般｜签收时限 11月24日 14:00")
 
 
 async def test_metrics_and_health(bot: Bot) -> None:
@@ -182,5 +182,5 @@ async def test_sent_reminders_are_in_the_audit_trail(bot: Bot) -> None:
     bot.clock.advance(timedelta(minutes=31))
     await tick(bot)
     reply = await bot.say("zhao_min", "查询 #1")
-    assert "舆情值班助手 发送通知 【提醒】#1 重大｜通报时限" in reply["text"]
-    assert "发送通知 【超时】#1 重大｜通报" in reply["text"]
+    assert "舆情值班助手 发送通知 【提醒】#1 重大｜签收时限" in reply["text"]
+    assert "发送通知 【超时催办】第1次 #1 重大｜签收" in reply["text"]

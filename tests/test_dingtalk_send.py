@@ -62,7 +62,7 @@ def free_port() -> int:
 
 
 async def test_a_notice_is_signed_once_encoded_and_accepted(bot: Bot, fake: FakeDingTalk) -> None:
-    await enqueue(bot, "【提醒】#1 距通报时限还有10分钟", ["zhou_tao", "sun_li"])
+    await enqueue(bot, "【提醒】#1 距签收时限还有10分钟", ["zhou_tao", "sun_li"])
     assert await bot.runtime.outbox.run_once() == 1
     [post] = fake.posts
     stamp = str(now_ms(bot.clock))
@@ -73,7 +73,7 @@ async def test_a_notice_is_signed_once_encoded_and_accepted(bot: Bot, fake: Fake
     assert f"&sign={quote_plus(expected)}" in post.query_string  # encoded exactly once on the wire
     assert post.body == {
         "msgtype": "text",
-        "text": {"content": "【提醒】#1 距通报时限还有10分钟\n@dt_zhoutao @dt_sunli"},
+        "text": {"content": "【提醒】#1 距签收时限还有10分钟\n@dt_zhoutao @dt_sunli"},
         "at": {"atMobiles": [], "atUserIds": ["dt_zhoutao", "dt_sunli"], "isAtAll": False},
     }
     assert (await rows(bot))["test:1"].status == "sent"
@@ -83,7 +83,7 @@ async def test_markdown_format(config: Config, clock: ManualClock, fake: FakeDin
     client = await start_bot(dingtalk_config(config, message_format="markdown"), clock, fake.environ())
     bot = Bot(client, clock, config)
     try:
-        await enqueue(bot, "【舆情通报】#1 重大舆情\n通报时限：11月23日 10:30", ["zhou_tao"])
+        await enqueue(bot, "【舆情通报】#1 重大舆情\n签收时限：11月23日 10:30", ["zhou_tao"])
         await bot.runtime.outbox.run_once()
     finally:
         await client.close()
@@ -91,7 +91,7 @@ async def test_markdown_format(config: Config, clock: ManualClock, fake: FakeDin
     assert post.ok and post.body is not None and post.body["msgtype"] == "markdown"
     assert post.body["markdown"] == {
         "title": "【舆情通报】#1 重大舆情",
-        "text": "【舆情通报】#1 重大舆情  \n通报时限：11月23日 10:30  \n@dt_zhoutao",
+        "text": "【舆情通报】#1 重大舆情  \n签收时限：11月23日 10:30  \n@dt_zhoutao",
     }
     assert post.at == {"atMobiles": [], "atUserIds": ["dt_zhoutao"], "isAtAll": False}
 

@@ -143,7 +143,7 @@ def test_a_digest_keeps_number_grade_summary_lead_unit_deadline_and_mentions(con
         return Item(**values)
 
     reminder = OutboxMessage(id=1, key="r1", chat_id="wecom_duty", item_id=1, mentions=["you_jia", "zhao_min"],
-                             text="【提醒】#1 较大｜通报时限 11月23日 12:00（剩余1小时）\n"
+                             text="【提醒】#1 较大｜签收时限 11月23日 12:00（剩余1小时）\n"
                                   "摘要：西岸滨河路第1段路灯不亮\n请承办单位立即签收",
                              due_at=START, clock="pass_on", clock_due=due, late=False)
     copy = OutboxMessage(id=2, key="c2", chat_id="wecom_duty", item_id=2, mentions=["qin_lei"],
@@ -156,7 +156,7 @@ def test_a_digest_keeps_number_grade_summary_lead_unit_deadline_and_mentions(con
     text, mentions = digest([reminder, copy, secret], items, directory)
     lines = text.splitlines()
     assert lines[0] == "【汇总】因发送频率限制，以下3条消息合并发送："
-    assert lines[1] == ("· 【提醒】#1 较大｜通报时限 11月23日 12:00（剩余1小时）｜摘要：西岸滨河路第1段路灯不亮"
+    assert lines[1] == ("· 【提醒】#1 较大｜签收时限 11月23日 12:00（剩余1小时）｜摘要：西岸滨河路第1段路灯不亮"
                         "｜牵头：清河县西岸街道办事处")
     assert lines[2] == ("· 【转办】线索已转交承办单位办理｜摘要：西岸滨河路第2段路灯不亮，群众反映夜间出行不便"
                         "｜等级：未定级｜牵头：未指定｜时限：11月23日 12:00 请及时签收")

@@ -151,18 +151,18 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 @pytest.mark.parametrize(
     ("due", "text"),
     [
-        (NOW + timedelta(hours=1, minutes=20), "剩余1小时20分"),
-        (NOW + timedelta(minutes=45), "剩余45分"),
+        (NOW + timedelta(hours=1, minutes=20), "剩余1小时20分钟"),
+        (NOW + timedelta(minutes=45), "剩余45分钟"),
         (NOW + timedelta(hours=2), "剩余2小时"),
-        (NOW + timedelta(days=2, hours=3, minutes=4), "剩余2天3小时4分"),
-        (NOW, "剩余0分"),
-        (NOW - timedelta(minutes=15), "已超时15分"),
-        (NOW - timedelta(hours=3, minutes=1), "已超时3小时1分"),
-        (NOW - timedelta(days=1, minutes=5), "已超时1天5分"),
+        (NOW + timedelta(days=2, hours=3, minutes=4), "剩余2天3小时4分钟"),
+        (NOW, "剩余0分钟"),
+        (NOW - timedelta(minutes=15), "已超时15分钟"),
+        (NOW - timedelta(hours=3, minutes=1), "已超时3小时1分钟"),
+        (NOW - timedelta(days=1, minutes=5), "已超时1天5分钟"),
         # Rounded towards urgency: less time left, more time overdue.
-        (NOW + timedelta(hours=1, minutes=20, seconds=59), "剩余1小时20分"),
-        (NOW - timedelta(minutes=15, seconds=1), "已超时16分"),
-        (NOW - timedelta(seconds=1), "已超时1分"),
+        (NOW + timedelta(hours=1, minutes=20, seconds=59), "剩余1小时20分钟"),
+        (NOW - timedelta(minutes=15, seconds=1), "已超时16分钟"),
+        (NOW - timedelta(seconds=1), "已超时1分钟"),
     ],
 )
 def test_remaining_text(due: datetime, text: str) -> None:
@@ -189,7 +189,7 @@ def test_next_due_is_the_grading_clock_first() -> None:
 
 
 def test_next_due_skips_stopped_clocks() -> None:
-    assert next_due(GRADE_DUE, True, PASS_ON_DUE, False, RESPONSE_DUE, False) == ("通报", PASS_ON_DUE)
+    assert next_due(GRADE_DUE, True, PASS_ON_DUE, False, RESPONSE_DUE, False) == ("签收", PASS_ON_DUE)
     assert next_due(GRADE_DUE, True, PASS_ON_DUE, True, RESPONSE_DUE, False) == ("回应", RESPONSE_DUE)
     assert next_due(GRADE_DUE, True, PASS_ON_DUE, True, RESPONSE_DUE, True) is None
 
@@ -202,7 +202,7 @@ def test_next_due_of_an_ungraded_item() -> None:
 def test_next_due_picks_the_earliest_not_the_first() -> None:
     # A late grading (here the grading clock is behind the pass-on clock) must not hide the earlier one.
     late_grade = NOW + timedelta(hours=1)
-    assert next_due(late_grade, False, PASS_ON_DUE, False, RESPONSE_DUE, False) == ("通报", PASS_ON_DUE)
+    assert next_due(late_grade, False, PASS_ON_DUE, False, RESPONSE_DUE, False) == ("签收", PASS_ON_DUE)
     early_response = NOW + timedelta(minutes=5)
     assert next_due(GRADE_DUE, False, PASS_ON_DUE, False, early_response, False) == ("回应", early_response)
     # A stopped clock is ignored even when it is the earliest.

@@ -103,11 +103,11 @@ async def test_regrade_into_the_past_says_overdue_and_chases_at_once_001_art9(bo
     await bot.say("zhao_min", "3")
     bot.clock.advance(timedelta(hours=2))  # 12:00: 重大's pass-on deadline (10:30) is long past
     notice = await bot.say("li_hua", "定级 #1 重大")
-    assert "通报时限：11月23日 10:30（报告后30分钟，已超时1小时30分）" in notice["text"]
+    assert "签收时限：11月23日 10:30（上报后30分钟内，已超时1小时30分钟）" in notice["text"]
     seq = await last_seq(bot)
     await tick(bot)  # the overdue chain starts at the regrade, at once
     [overdue] = await bot_posts(bot, after=seq)
-    assert overdue["text"].startswith("【超时】#1 重大｜通报已超时1小时30分（时限 11月23日 10:30）")
+    assert overdue["text"].startswith("【超时催办】第1次 #1 重大｜签收已超时1小时30分钟（时限 11月23日 10:30）")
     seq = await last_seq(bot)
     bot.clock.advance(timedelta(minutes=29))
     await tick(bot)
@@ -115,7 +115,7 @@ async def test_regrade_into_the_past_says_overdue_and_chases_at_once_001_art9(bo
     bot.clock.advance(timedelta(minutes=1))  # 12:30: the first repeat, 30 minutes after the regrade
     await tick(bot)
     [repeat] = await bot_posts(bot, after=seq)
-    assert repeat["text"].startswith("【超时·第1次】#1 重大｜通报已超时2小时")
+    assert repeat["text"].startswith("【超时催办】第2次 #1 重大｜签收已超时2小时")
 
 
 async def test_major_item_is_chased_until_handled_with_the_leader_on_duty_001_art9(bot: Bot) -> None:
@@ -127,7 +127,7 @@ async def test_major_item_is_chased_until_handled_with_the_leader_on_duty_001_ar
         seq = await last_seq(bot)
         await tick(bot)
         for post in await bot_posts(bot, after=seq):
-            if post["text"].startswith("【超时") and "｜通报" in post["text"]:
+            if post["text"].startswith("【超时") and "｜签收" in post["text"]:
                 times.append(bot.clock.now())
                 assert "li_hua" in post["mentions"]  # the 带班领导 on duty is in the chase
     assert len(times) > 8 + 1  # more than max_repeats: 重大 has no end
@@ -141,11 +141,11 @@ async def test_significant_chase_ends_as_overdue_and_is_listed_001_art9(bot: Bot
     for _ in range(8):
         bot.clock.advance(timedelta(hours=2))
         await tick(bot)
-    posts = [p["text"] for p in await bot_posts(bot) if "｜通报" in p["text"] and p["text"].startswith("【超时")]
-    assert len(posts) == 7 and "催办已达6次上限，本事项列为超时未办" in posts[-1]
+    posts = [p["text"] for p in await bot_posts(bot) if "｜签收" in p["text"] and p["text"].startswith("【超时")]
+    assert len(posts) == 7 and "催办已达7次上限，本事项列为超时未办" in posts[-1]
     assert any("列为超时未办" in t for t in await coordinator_posts(bot))
     todo = await bot.say("zhao_min", "待办")
-    assert "#1【较大】已定级｜通报已超时" in todo["text"] and "超时未办" in todo["text"]
+    assert "#1【较大】已定级｜签收已超时" in todo["text"] and "超时未办" in todo["text"]
 
 
 async def test_quiet_hours_fold_held_repeats_into_one_message_001_art9(bot: Bot) -> None:
@@ -157,7 +157,7 @@ async def test_quiet_hours_fold_held_repeats_into_one_message_001_art9(bot: Bot)
     seq = await last_seq(bot)
     bot.clock.set(datetime(2026, 11, 25, 7, 31, tzinfo=SHANGHAI))  # 00:00 and 04:00 held until 07:30
     await tick(bot)
-    posts = [p["text"] for p in await bot_posts(bot, after=seq) if "｜通报" in p["text"]]
+    posts = [p["text"] for p in await bot_posts(bot, after=seq) if "｜签收" in p["text"]]
     assert len(posts) == 1 and "（静默时段内暂缓2次提醒，现合并发送）" in posts[0]
 
 
@@ -187,7 +187,7 @@ async def test_only_the_lead_units_ack_stops_the_pass_on_clock_000_s3(bot: Bot) 
     await bot.say("zhao_min", "1")
     await bot.say("zhao_min", "转办 #1 城关镇、县卫健局")
     co = await bot.say("feng_xue", "签收 #1")  # the health bureau's liaison: a co-unit
-    assert co["text"].startswith("#1 已记录清河县卫生健康局（配合单位）签收。通报计时以牵头单位签收为准")
+    assert co["text"].startswith("#1 已记录清河县卫生健康局（配合单位）签收。签收计时以牵头单位签收为准")
     assert (await stored(bot)).acknowledged_at is None
     outsider = await bot.say("zhao_min", "签收 #1")  # on duty, but of neither unit
     assert outsider["text"].startswith("抱歉，#1 的签收须由承办单位")

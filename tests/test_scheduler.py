@@ -45,7 +45,7 @@ async def test_the_timer_is_armed_for_a_point_before_the_next_tick_and_delivers_
     await asyncio.gather(*timer.tasks())
     await bot.runtime.outbox.drain()  # the sweep handed its reminder straight to the outbox
     [reminder] = await bot_posts(bot, after=seq)
-    assert reminder["text"].startswith("【提醒】#1 重大｜通报时限")
+    assert reminder["text"].startswith("【提醒】#1 重大｜签收时限")
     await jobs.stop()
 
 

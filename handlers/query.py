@@ -19,8 +19,10 @@ from store.models import Item, ItemEvent
 USAGE_QUERY = "用法：查询 #编号 [全部]，例如：查询 #12"
 NOTHING_OPEN = "本群当前没有待办事项（{unit}）。"
 TODO_HEADER = "本群待办（{unit}）：{count}项，按紧急程度排列"
-# A phone shows about this many timeline lines under the item's details; older ones are counted.
+# Under the item's details a phone screen holds about a dozen timeline lines: a longer record
+# shows its last RECENT_EVENTS and counts the older ones (never "1 more": up to FULL_UP_TO, all).
 RECENT_EVENTS = 10
+FULL_UP_TO = 12
 EARLIER = "……此前还有{count}条记录，发送“查询 #{n} 全部”查看全部。"
 ALL_WORDS = ("全部", "所有", "完整", "all")
 TODO_MORE = "……另有{count}项，请用“查询 #编号”查看。"
@@ -73,7 +75,7 @@ async def query(ctx: Context, command: QueryCommand) -> Outcome:
     lines = await _details(ctx, item)
     entries = _timeline_lines(ctx, item, await audit.timeline(ctx.session, item.id))
     lines.append("处置记录：" if entries else "处置记录：无")
-    shown = entries if command.everything else entries[-RECENT_EVENTS:]
+    shown = entries if command.everything or len(entries) <= FULL_UP_TO else entries[-RECENT_EVENTS:]
     if len(shown) < len(entries):
         lines.append(EARLIER.format(count=len(entries) - len(shown), n=item.number))
     lines += shown

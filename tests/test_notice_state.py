@@ -78,6 +78,9 @@ async def test_query_shows_the_latest_entries_and_offers_the_whole_record(bot: B
     for k in range(1, 13):
         bot.clock.advance(timedelta(minutes=1))
         await bot.say("yang_fan", f"进展 #1 第{k}次进展")
+        if k == 8:  # 12 entries still fit a phone screen: all shown, nothing counted
+            record = (await bot.say("zhao_min", "查询 #1"))["text"].split("处置记录：\n", 1)[1].splitlines()
+            assert len(record) == 12 and record[0] == "· 11月23日 10:00 刘洋 上报"
     short = (await bot.say("zhao_min", "查询 #1"))["text"].split("处置记录：\n", 1)[1].splitlines()
     # report, grade, notice, 签收 and 12 progress notes: 16 entries, the last 10 shown
     assert short[0] == "……此前还有6条记录，发送“查询 #1 全部”查看全部。"

@@ -19,6 +19,7 @@ from bot.config import Config
 from bot.messages import NotKept
 from bot.runtime import RUNTIME, Runtime
 from bot.scheduler import Jobs, build_scheduler
+from bot.web import home
 from store import outbox as outbox_store
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,28 @@ def create_app(
     app[SIMULATOR] = config.server.simulator if simulator is None else simulator
     if app[SIMULATOR]:
         local.setup(app)
+    app.router.add_get("/", home_page)
+    app.router.add_get("/favicon.svg", favicon)
+    app.router.add_get("/favicon.ico", favicon)  # asked for by browsers on pages without an icon (/healthz)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+async def home_page(request: web.Request) -> web.Response:
+    """What this service is, instead of a bare 404 for whoever opens the address in a browser."""
+    # The simulator is linked only where it would answer: not to another machine, nor through
+    # a name that is not this machine's (its guard would refuse the click with a 403).
+    simulator = request.app[SIMULATOR] and local.accepts(request)
+    return web.Response(text=home.render(home.links(simulator=simulator)), headers=home.HEADERS)
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    # /favicon.ico is SVG too: browsers go by the Content-Type, and one drawing is kept, not two.
+    return web.FileResponse(home.FAVICON, headers={
+        "Content-Type": home.FAVICON_TYPE, "Cache-Control": "public, max-age=86400",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'", "X-Content-Type-Options": "nosniff",
+    })
 
 
 # The least a channel's stop gets at a stop whose bound is spent (a Stream connection's close frame).

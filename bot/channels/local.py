@@ -171,6 +171,11 @@ async def loopback_only(request: web.Request, handler: Handler) -> web.StreamRes
     return await handler(request)
 
 
+def accepts(request: web.Request) -> bool:
+    """Whether the simulator would serve this request (the home page links /sim only then)."""
+    return _refusal(request, remote_allowed=request.app[RUNTIME].config.server.simulator_remote) is None
+
+
 def _refusal(request: web.Request, *, remote_allowed: bool) -> tuple[str, str] | None:
     """(reason, message) when the request must be refused, else None."""
     host = request.headers.get("Host")

@@ -15,12 +15,14 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -282,6 +284,61 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 def _upgrade_sync(connection: Connection) -> None:
     command.upgrade(alembic_config(connection), "head")
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands against this code's migrations."""
+
+    found: bool  # False: the SQLite file does not exist (nothing was created to find out)
+    revisions: tuple[str, ...]  # recorded in alembic_version; empty: never migrated
+    heads: tuple[str, ...]  # this code's latest revision(s)
+    known: bool  # every recorded revision is one of this code's (False: written by a newer dutybot)
+
+    @property
+    def current(self) -> bool:
+        return self.found and set(self.revisions) == set(self.heads)
+
+    @property
+    def behind(self) -> bool:
+        """Exists but needs `dutybot db upgrade` (never migrated, or at an older revision)."""
+        return self.found and self.known and not self.current
+
+
+async def schema_state(url: str) -> SchemaState:
+    """The schema's state, changing nothing: an SQLite file is opened read-only and a missing one
+    is reported, never created (a mistyped path must not leave an empty database behind)."""
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = tuple(script.get_heads())
+    found = await (asyncio.to_thread(_sqlite_revisions, Path(make_url(url).database or "")) if is_sqlite(url)
+                   else _server_revisions(url))
+    if found is None:
+        return SchemaState(found=False, revisions=(), heads=heads, known=True)
+    revisions = found
+    known = {revision.revision for revision in script.walk_revisions()}
+    return SchemaState(found=True, revisions=revisions, heads=heads, known=set(revisions) <= known)
+
+
+def _sqlite_revisions(path: Path) -> tuple[str, ...] | None:
+    """None: no such file (checked here, and the file opened read-only, so none is created)."""
+    if not path.is_file():
+        return None
+    with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").fetchone():
+            return tuple(str(row[0]) for row in conn.execute("SELECT version_num FROM alembic_version"))
+        return ()
+
+
+async def _server_revisions(url: str) -> tuple[str, ...] | None:
+    engine = create_async_engine(url, connect_args={"timeout": CONNECT_SECONDS})
+    try:
+        async with engine.connect() as conn:
+            if (await conn.execute(text("SELECT to_regclass('alembic_version')"))).scalar() is None:
+                return ()
+            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            return tuple(str(v) for v in rows.scalars())
+    finally:
+        await engine.dispose()
 
 
 # Errors that say the database cannot be written now (stopped, unreachable, out of disk, its

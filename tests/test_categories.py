@@ -162,17 +162,17 @@ def test_category_table_is_checked_with_toml_paths_issue12_p11() -> None:
     ]
     data["policy"]["emergency_categories"] = ["突发事件", "自然灾害"]
     assert _problems(data) == [
-        "policy.categories[1].keywords[1]: blank keyword: it would match every report",
-        "policy.categories[2].name: duplicate category '突发事件'",
-        "policy.emergency_categories[1]: unknown category '自然灾害' (not a name in policy.categories)",
+        "policy.categories[谣言].keywords[第2项]：关键词为空，会匹配所有线索",
+        "policy.categories[第3项].name：类别“突发事件”重复",
+        "policy.emergency_categories[第2项]：未知的类别“自然灾害”（policy.categories 中没有这个名称）",
     ]
     data["policy"]["categories"] = []
-    assert any(p.startswith("policy.categories:") for p in _problems(data))
+    assert any(p.startswith("policy.categories：") for p in _problems(data))
 
 
 def test_a_custom_table_without_the_emergency_names_is_refused_issue12_p11(tmp_path: Path) -> None:
     path = custom_config(tmp_path, '\n[[policy.categories]]\nname = "河湖管理"\nkeywords = ["河道"]\n')
-    with pytest.raises(ConfigError, match=r"policy\.emergency_categories\[0\]: unknown category '突发事件'"):
+    with pytest.raises(ConfigError, match=r"policy\.emergency_categories\[第1项\]：未知的类别“突发事件”"):
         load_config(path)
 
 
@@ -185,6 +185,6 @@ def test_response_forms_are_checked_with_toml_paths_004_art8() -> None:
     data["policy"]["press_conference_form"] = "记者会"
     _, problems = parse_config(data)
     errors = {p.path: p.message for p in problems if not p.warning}
-    assert errors["policy.response_forms[1].aliases[0]"] == "'发布会' already names the form '新闻发布会'"
-    assert errors["policy.response_forms[1].aliases[1]"] == "blank phrasing"
-    assert errors["policy.press_conference_form"].startswith("unknown form '记者会'")
+    assert errors["policy.response_forms[网上发布].aliases[第1项]"] == "“发布会”已是回应形式“新闻发布会”的说法"
+    assert errors["policy.response_forms[网上发布].aliases[第2项]"] == "说法为空"
+    assert errors["policy.press_conference_form"].startswith("未知的回应形式“记者会”")

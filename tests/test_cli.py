@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,7 +25,12 @@ DUTYBOT = [sys.executable, "-m", "bot.cli"]
 
 def test_check_config_ok(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check-config", str(EXAMPLE_CONFIG)]) == 0
-    assert "OK" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert err == f"使用配置：{EXAMPLE_CONFIG}\n"
+    assert out.splitlines() == [
+        "警告：chats[chengguan_duty]：企业微信群“chengguan_duty”不在任何通道的 chats 中：通知只记录，不会发出",
+        f"{EXAMPLE_CONFIG}：检查通过（8 个单位、22 名人员、5 个群聊；1 条警告）。",
+    ]
 
 
 def test_check_config_lists_problems_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -32,14 +38,88 @@ def test_check_config_lists_problems_and_fails(tmp_path: Path, capsys: pytest.Ca
     bad = tmp_path / "bad.toml"
     bad.write_text(text, encoding="utf-8")
     assert main(["check-config", str(bad)]) == 1
-    assert "people[3].mobile: not a mainland mobile number" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "people[chen_gang].mobile：“110”不是大陆手机号（应为 11 位数字，以 1 开头）",
+        f"{bad} 有 1 处错误，请修改后重新检查。",
+    ]
+
+
+def test_check_config_reports_a_type_error_and_a_bad_reference_in_one_pass(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
+    text = text.replace('mobile = "13800000002"', "mobile = 13800000002")  # li_hua's number, unquoted
+    text = text.replace('parent = "chengguan"', 'parent = "xxx"')  # dongfeng's parent
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text, encoding="utf-8")
+    assert main(["check-config", str(bad)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"使用配置：{bad}",
+        "people[li_hua].mobile：必须是文本（当前为数字 13800000002）",
+        "units[dongfeng].parent：未知的单位“xxx”",
+        f"{bad} 有 2 处错误，请修改后重新检查。",
+    ]
 
 
 def test_check_config_on_broken_toml(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "broken.toml"
     bad.write_text("timezone = ", encoding="utf-8")
     assert main(["check-config", str(bad)]) == 1
-    assert "not valid TOML" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        f"{bad}：TOML 语法错误：文件末尾，取值无效（文本须加引号）", f"{bad} 有 1 处错误，请修改后重新检查。",
+    ]
+
+
+ARGPARSE_ENGLISH = ("usage", "positional arguments", "options:", "optional arguments", "show this help",
+                    "COMMAND", "ACTION", "error:", "required", "invalid choice")
+
+
+@pytest.mark.parametrize("argv", [[], ["doctor"], ["send-test"], ["audit", "export"], ["db", "upgrade"],
+                                  ["roster", "show"], ["roster", "import"], ["check-config"], ["demo"]])
+def test_help_is_chinese_throughout(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("用法：dutybot") and re.search(r"^选项：\n  -h, --help +显示本帮助并退出$", out, re.M)
+    assert [word for word in ARGPARSE_ENGLISH if word in out] == []
+
+
+@pytest.mark.parametrize(("argv", "prog", "message"), [
+    (["docter"], "dutybot",
+     "未知的命令“docter”。您是否要输入 doctor？可选：demo、serve、check-config、db、doctor、send-test、audit、roster"),
+    ([], "dutybot", "缺少必填参数：命令"),
+    (["audit", "export"], "dutybot audit export", "缺少必填参数：--since"),
+    (["audit", "export", "--since", "2026-01-01", "--format", "xml"], "dutybot audit export",
+     "未知的参数 --format 的取值“xml”。可选：csv、jsonl"),
+    (["roster", "show", "--days", "x"], "dutybot roster show", "参数 --days 应为整数（收到“x”）"),
+    (["roster", "show", "--chat"], "dutybot roster show", "参数 --chat 后面需要一个值"),
+    (["doctor", "--frobnicate"], "dutybot", "无法识别的参数：--frobnicate"),
+])
+def test_usage_errors_are_chinese(argv: list[str], prog: str, message: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith(f"用法：{prog} ")
+    assert lines[-2:] == [f"错误：{message}", f"（用 `{prog} --help` 查看说明）"]
+
+
+def test_no_alembic_info_lines_at_the_default_level(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    assert main(["db", "upgrade", "--database", url]) == 0
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("alembic")] == []
+    assert "Running upgrade" not in capsys.readouterr().err
+    other = f"sqlite+aiosqlite:///{tmp_path / 'debug.db'}"
+    assert main(["--log-level", "DEBUG", "db", "upgrade", "--database", other]) == 0
+    assert any(r.name.startswith("alembic") and "Running upgrade" in r.getMessage() for r in caplog.records)
+    main(["db", "upgrade", "--database", url])  # the level is set again on every run, not left at DEBUG
+    caplog.clear()
+    assert main(["db", "upgrade", "--database", other]) == 0
+    assert [r for r in caplog.records if r.name.startswith("alembic")] == []
 
 
 def test_db_upgrade_and_audit_export(db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,6 +208,8 @@ def test_demo_starts_keeps_data_and_stops_on_sigterm(tmp_path: Path) -> None:
         output, _ = demo.communicate(timeout=30)
     assert demo.returncode == 0, output
     assert f"http://127.0.0.1:{port}/sim" in output
+    # Neither migration chatter nor warnings about platform variables the demo never uses.
+    assert "alembic" not in output and "未启用" not in output and "DUTYBOT_" not in output
     assert (tmp_path / "var" / "demo.db").exists()
 
     again = _run_demo(tmp_path, port)
@@ -152,7 +234,10 @@ def test_a_database_url_dutybot_cannot_use_is_a_usage_error(url: str, capsys: py
 def test_audit_export_refuses_a_missing_sqlite_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "typo.db"
     assert main(["audit", "export", "--since", "2026-01-01", "--database", f"sqlite+aiosqlite:///{missing}"]) == 2
-    assert "数据库文件不存在" in capsys.readouterr().err
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"错误：数据库文件不存在：{missing}。新建数据库请运行 dutybot db upgrade --database "
+        f"sqlite+aiosqlite:///{missing}；体验演示请运行 dutybot demo。"
+    )
     assert not missing.exists()
 
 

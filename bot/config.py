@@ -1,15 +1,14 @@
 """Configuration: TOML → pydantic v2, plus the cross-reference checks pydantic cannot express.
 
 Org structure (units, people, chats, grade policy) lives here; operational data (items, the
-roster) lives in the database. Every problem is reported with its TOML path, e.g.
-``people[3].mobile: not a mainland mobile number``.
+roster) lives in the database. Every problem is reported with its TOML path, entries named by id,
+e.g. ``people[zhao_min].mobile：“110”不是大陆手机号…`` (bot/config_errors.py).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,7 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.categories import DEFAULT_CATEGORIES, DEFAULT_RESPONSE_FORMS
-from bot.vocab import GLOBAL_ROLES, UNIT_ROLES, Grade, Platform, Role, UnitKind
+from bot.config_errors import Problem as Problem
+from bot.config_errors import pydantic_problems, reference_problems, toml_syntax_message
+from bot.vocab import Grade, Platform, Role, UnitKind
 
 MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 ID_RE = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -140,7 +141,7 @@ class PersonConfig(_Model):
     @classmethod
     def _mainland_mobile(cls, value: str | None) -> str | None:
         if value is not None and not MOBILE_RE.match(value):
-            raise ValueError("not a mainland mobile number")
+            raise ValueError(f"“{value}”不是大陆手机号（应为 11 位数字，以 1 开头）")
         return value
 
 
@@ -354,6 +355,10 @@ class RosterSection(_Model):
     gap_report_time: time = time(9, 0)  # the daily report of gaps to the admins' chat
     gap_report_days: int = Field(default=7, ge=1, le=60)
     swap_answer_hours: int = Field(default=24, ge=1, le=168)
+    # Automatic substitutes (for people on leave) are never given more than this many hours on duty
+    # in one stretch; a break shorter than min_rest_hours does not count as rest.
+    max_continuous_hours: int = Field(default=24, ge=8, le=72)
+    min_rest_hours: int = Field(default=8, ge=0, le=48)
     horizon_days: int = Field(default=400, ge=31, le=2000)  # how far ahead the roster is resolved
     example_file: str | None = None  # the roster `dutybot demo` imports on first start (None: the bundled one)
 
@@ -378,7 +383,7 @@ class Config(_Model):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown timezone {value!r} (use an IANA name like Asia/Shanghai)") from exc
+            raise ValueError(f"未知的时区“{value}”（请用 IANA 时区名，例如 Asia/Shanghai）") from exc
         return value
 
     @property
@@ -389,196 +394,36 @@ class Config(_Model):
         return self.model_copy(update={"database": DatabaseSection(url=url)})
 
 
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
-    warning: bool = False
-
-    def __str__(self) -> str:
-        prefix = "warning: " if self.warning else ""
-        return f"{prefix}{self.path}: {self.message}"
-
-
 class ConfigError(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
 
-def _toml_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else part
-    return path or "(top level)"
-
-
-def _pydantic_problems(error: ValidationError) -> list[Problem]:
-    problems = []
-    for item in error.errors():
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling against config.example.toml)"
-        problems.append(Problem(_toml_path(tuple(item["loc"])), message))
-    return problems
-
-
-def cross_check(config: Config) -> list[Problem]:
-    """Problems that need the whole file: duplicate ids and references to unknown ids."""
-    problems: list[Problem] = []
-    problems += _duplicates("units", [u.id for u in config.units])
-    problems += _duplicates("people", [p.id for p in config.people])
-    problems += _duplicates("chats", [c.id for c in config.chats])
-    unit_ids = {u.id for u in config.units}
-    person_ids = {p.id for p in config.people}
-    problems += _check_units(config, unit_ids)
-    problems += _check_people(config, unit_ids)
-    problems += _check_chats(config, unit_ids, person_ids)
-    problems += _duplicates("channels", [c.id for c in config.channels])
-    problems += _check_channels(config)
-    problems += _check_platform_ids(config)
-    problems += _check_unbound_chats(config)
-    problems += _check_policy(config)
-    return problems
-
-
-def _check_channels(config: Config) -> list[Problem]:
-    problems = []
-    chats = {c.id: c for c in config.chats}
-    bound: dict[str, str] = {}
-    for index, channel in enumerate(config.channels):
-        for c_index, chat_id in enumerate(channel.chats):
-            path = f"channels[{index}].chats[{c_index}]"
-            chat = chats.get(chat_id)
-            if chat is None:
-                problems.append(Problem(path, f"unknown chat {chat_id!r}"))
-            elif chat.platform.value != channel.platform:
-                problems.append(Problem(path, f"chat {chat_id!r} is on {chat.platform.value}, not {channel.platform}"))
-            elif chat_id in bound:
-                problems.append(Problem(path, f"chat {chat_id!r} is already bound to channel {bound[chat_id]!r}"))
-            else:
-                bound[chat_id] = channel.id
-    return problems
-
-
-def _check_unbound_chats(config: Config) -> list[Problem]:
-    """A WeCom/DingTalk group no channel serves only gets its messages recorded, never posted."""
-    if not config.channels:
-        return []
-    bound = {chat for channel in config.channels for chat in channel.chats}
-    return [
-        Problem(f"chats[{index}]", f"{chat.platform.value} chat {chat.id!r} is in no channel's chats: "
-                "its notices are recorded but never posted", warning=True)
-        for index, chat in enumerate(config.chats)
-        if chat.platform.value != "local" and chat.id not in bound
-    ]
-
-
-def _check_platform_ids(config: Config) -> list[Problem]:
-    """Warn about people who cannot be @-mentioned natively on a platform the deployment uses."""
-    problems = []
-    platforms = {c.platform for c in config.channels}
-    for index, person in enumerate(config.people):
-        if "wecom" in platforms and not person.wecom_userid and not person.mobile:
-            problems.append(Problem(f"people[{index}].wecom_userid",
-                                    "no WeCom userid or mobile: named in text only, not @-mentioned", warning=True))
-        if "dingtalk" in platforms and not person.dingtalk_userid and not person.mobile:
-            problems.append(Problem(f"people[{index}].dingtalk_userid",
-                                    "no DingTalk userId or mobile: named in text only, not @-mentioned",
-                                    warning=True))
-    return problems
-
-
-def _duplicates(section: str, ids: list[str]) -> list[Problem]:
-    seen: set[str] = set()
-    problems = []
-    for index, ident in enumerate(ids):
-        if ident in seen:
-            problems.append(Problem(f"{section}[{index}].id", f"duplicate id {ident!r}"))
-        seen.add(ident)
-    return problems
-
-
-def _check_units(config: Config, unit_ids: set[str]) -> list[Problem]:
-    problems = []
-    parents = {u.id: u.parent for u in config.units}
-    for index, unit in enumerate(config.units):
-        if unit.parent is not None and unit.parent not in unit_ids:
-            problems.append(Problem(f"units[{index}].parent", f"unknown unit {unit.parent!r}"))
-        # Walk up the tree; a cycle would make "which unit is in charge" undefined.
-        seen = {unit.id}
-        current = unit.parent
-        while current is not None and current in parents:
-            if current in seen:
-                problems.append(Problem(f"units[{index}].parent", "the unit tree has a cycle"))
-                break
-            seen.add(current)
-            current = parents[current]
-    return problems
-
-
-def _check_people(config: Config, unit_ids: set[str]) -> list[Problem]:
-    problems = []
-    for index, person in enumerate(config.people):
-        for r_index, assignment in enumerate(person.roles):
-            path = f"people[{index}].roles[{r_index}]"
-            if assignment.role in UNIT_ROLES and assignment.unit is None:
-                problems.append(Problem(f"{path}.unit", f"role {assignment.role} needs a unit"))
-            elif assignment.role in GLOBAL_ROLES and assignment.unit is not None:
-                problems.append(Problem(f"{path}.unit", f"role {assignment.role} is global; remove unit"))
-            elif assignment.unit is not None and assignment.unit not in unit_ids:
-                problems.append(Problem(f"{path}.unit", f"unknown unit {assignment.unit!r}"))
-        if person.deputy is not None and person.deputy not in {p.id for p in config.people}:
-            problems.append(Problem(f"people[{index}].deputy", f"unknown person {person.deputy!r}"))
-        elif person.deputy == person.id:
-            problems.append(Problem(f"people[{index}].deputy", "a person cannot be their own stand-in"))
-        if person.mobile is None and person.wecom_userid is None and person.dingtalk_userid is None:
-            problems.append(
-                Problem(f"people[{index}]", "no mobile and no platform id: cannot be reached", warning=True)
-            )
-    return problems
-
-
-def _check_chats(config: Config, unit_ids: set[str], person_ids: set[str]) -> list[Problem]:
-    problems = []
-    for index, chat in enumerate(config.chats):
-        if chat.unit is not None and chat.unit not in unit_ids:
-            problems.append(Problem(f"chats[{index}].unit", f"unknown unit {chat.unit!r}"))
-        for field in ("duty_officers", "duty_leaders"):
-            for p_index, person in enumerate(getattr(chat, field)):
-                if person not in person_ids:
-                    problems.append(Problem(f"chats[{index}].{field}[{p_index}]", f"unknown person {person!r}"))
-        if chat.platform != Platform.LOCAL and chat.platform_chat_id is None:
-            problems.append(
-                Problem(f"chats[{index}].platform_chat_id", "not set: messages from the platform cannot be matched",
-                        warning=True)
-            )
-    return problems
-
-
 def parse_config(data: dict[str, Any]) -> tuple[Config | None, list[Problem]]:
-    """Validate a decoded TOML document; returns the config (if structurally valid) and all problems."""
+    """Validate a decoded TOML document; returns the config (if valid) and every problem found:
+    type errors and cross-references together, in one pass."""
+    references = reference_problems(data, PolicySection().model_dump(mode="json"))
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        return None, _pydantic_problems(exc)
-    return config, cross_check(config)
+        structural = pydantic_problems(exc, data)
+        reported = {p.path for p in structural}
+        return None, structural + [p for p in references if p.path not in reported]
+    return config, references
 
 
 def read_config(path: Path) -> tuple[Config | None, list[Problem]]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        return None, [Problem(str(path), f"cannot read the file: {exc.strerror}")]
+        return None, [Problem(str(path), f"无法读取文件（{exc.strerror}）")]
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
-        return None, [Problem(str(path), "not UTF-8 text")]
+        return None, [Problem(str(path), "不是 UTF-8 编码的文本，请用 UTF-8 保存")]
     except tomllib.TOMLDecodeError as exc:
-        return None, [Problem(str(path), f"not valid TOML: {exc}")]
+        return None, [Problem(str(path), toml_syntax_message(exc))]
     return parse_config(data)
 
 
@@ -589,43 +434,3 @@ def load_config(path: Path) -> Config:
     if config is None or errors:
         raise ConfigError(errors or problems)
     return config
-
-
-def _check_policy(config: Config) -> list[Problem]:
-    """The category table: each name once (two rules of one name are a slip: one keyword list), no
-    blank keyword (it would match every report), and every emergency category in it (a misspelt
-    name would silently turn off the 突发事件 rules: the 一般 warning, the press conference)."""
-    problems = []
-    names: set[str] = set()
-    for index, rule in enumerate(config.policy.categories):
-        if rule.name in names:
-            problems.append(Problem(f"policy.categories[{index}].name", f"duplicate category {rule.name!r}"))
-        names.add(rule.name)
-        for k_index, word in enumerate(rule.keywords):
-            if not word.strip():
-                problems.append(Problem(f"policy.categories[{index}].keywords[{k_index}]",
-                                        "blank keyword: it would match every report"))
-    for index, name in enumerate(config.policy.emergency_categories):
-        if name not in names:
-            problems.append(Problem(f"policy.emergency_categories[{index}]",
-                                    f"unknown category {name!r} (not a name in policy.categories)"))
-    return problems + _check_response_forms(config)
-
-
-def _check_response_forms(config: Config) -> list[Problem]:
-    """Each phrasing names one form (a phrasing of two forms would make 回应 guess), and the form
-    a 重大 突发事件 expects is one of them (a misspelt name would silently drop that reminder)."""
-    problems = []
-    owner: dict[str, str] = {}
-    for index, rule in enumerate(config.policy.response_forms):
-        for a_index, phrase in enumerate([rule.name, *rule.aliases]):
-            path = f"policy.response_forms[{index}]." + ("name" if a_index == 0 else f"aliases[{a_index - 1}]")
-            if not phrase.strip():
-                problems.append(Problem(path, "blank phrasing"))
-            elif owner.get(phrase, rule.name) != rule.name:
-                problems.append(Problem(path, f"{phrase!r} already names the form {owner[phrase]!r}"))
-            owner.setdefault(phrase, rule.name)
-    if config.policy.press_conference_form not in {r.name for r in config.policy.response_forms}:
-        problems.append(Problem("policy.press_conference_form", f"unknown form {config.policy.press_conference_form!r}"
-                                " (not a name in policy.response_forms)"))
-    return problems

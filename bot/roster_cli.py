@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.cli_locate import CliError, locate, require_current
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.directory import Directory
 from bot.roster_io import SCHEDULE_COLUMNS, RosterFileError, ics, read_rows, schedule_rows, write_table
-from handlers.roster_import import COLUMNS, validate
+from handlers.roster_import import COLUMNS, ImportBatch, RowError, validate
+from handlers.roster_import_review import Review, Reviewer, review_import, slots_before
 from handlers.roster_rules import Segment
 from handlers.roster_service import Roster, apply_import, segments_for_days
 from handlers.roster_view import coverage_lines, group_shifts, name_of, table, when_label
@@ -30,9 +33,12 @@ IMPORT_ERRORS = "{file} 有 {count} 行有误，未导入任何内容："
 IMPORT_OK = "{file}：{summary}，校验通过。"
 IMPORT_DRY = "（--dry-run：未写入数据库）"
 IMPORT_DONE = "已导入，排班已生成至 {until}。"
+IMPORT_REVIEW = "导入后的值班安排（按导入后的值班表读出）："
+IMPORT_REVIEW_DRY = "导入后将是（按导入后的值班表读出）："
 CHECK_RANGE = "检查范围：{start} 至 {end}（{days}天）"
 CHECK_NO_ROSTER = "未启用排班的群（使用配置中的值班人员）：{chats}"
-CHECK_NONE = "数据库中还没有排班表。请先运行 `dutybot roster import FILE`。"
+CHECK_NONE = "数据库中还没有排班表。请先运行 `dutybot roster import 文件`。"
+SHOW_NONE = "数据库中还没有值班表，没有可显示的班次。请先运行 `dutybot roster import 文件` 导入。"
 CHECK_TOTAL_OK = "检查完成：无缺口。"
 CHECK_TOTAL_GAPS = "检查完成：共 {count} 处缺口。"
 SHOW_EMPTY = "{chat}：{first} 至 {last} 没有班次。"
@@ -40,18 +46,15 @@ DEMO_IMPORTED = "已导入示例值班表：{file}"
 
 
 def _cli_error(message: str) -> Exception:
-    from bot.cli import CliError  # bot.cli imports this module; import its error type late
-
     return CliError(message)
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from bot.cli import _load
-
-    path = Path(args.config) if args.config else Path("config.toml")
-    if not path.exists():
-        raise _cli_error(f"找不到配置文件 {path}，请用 --config FILE 指明。")
-    return _load(path, args.database)
+    """The config and database every command finds (bot/cli_locate.py), announced on stderr."""
+    located = locate(args.config, args.database, os.environ)
+    config = located.require_config()
+    located.announce()
+    return config
 
 
 def _parse_day(text: str) -> date:
@@ -71,6 +74,12 @@ async def _open(config: Config) -> Database:
     return db
 
 
+async def _open_existing(config: Config) -> Database:
+    """For reading: an existing database at this code's schema, never created or changed here."""
+    await require_current(config.database.url)
+    return Database(config.database.url)
+
+
 # -- import -----------------------------------------------------------------------------------------
 
 
@@ -86,20 +95,65 @@ async def _import(config: Config, path: Path, dry_run: bool, now: datetime) -> i
             existing = await store.shift_names(session)
         batch, errors = validate(rows, config, existing)
         if errors:
-            print(IMPORT_ERRORS.format(file=path, count=len({e.row for e in errors})), file=sys.stderr)
-            for error in errors:
-                print(f"  {error}", file=sys.stderr)
+            _print_errors(path, errors)
+            return 1
+        try:
+            review = await _apply_and_review(db, roster, batch, now, keep=not dry_run)
+        except _Refused as refused:
+            _print_errors(path, refused.review.errors)
             return 1
         print(IMPORT_OK.format(file=path, summary=batch.summary()))
+        if review.lines:
+            print(IMPORT_REVIEW if not dry_run else IMPORT_REVIEW_DRY)
+            print("\n".join(review.confirmation()))
         if dry_run:
             print(IMPORT_DRY)
             return 0
-        async with db.transaction() as session:
-            await apply_import(roster, session, batch, now, CLI_ACTOR)
         print(IMPORT_DONE.format(until=roster.horizon(now).isoformat()))
         return 0
     finally:
         await db.dispose()
+
+
+class _Refused(Exception):
+    """Rolls the import's transaction back: a row the written roster shows to be wrong."""
+
+    def __init__(self, review: Review) -> None:
+        super().__init__("roster import refused")
+        self.review = review
+
+
+class _DryRun(Exception):
+    """Rolls a dry run's transaction back once its review is read."""
+
+    def __init__(self, review: Review) -> None:
+        super().__init__("dry run")
+        self.review = review
+
+
+async def _apply_and_review(db: Database, roster: Roster, batch: ImportBatch, now: datetime, *, keep: bool) -> Review:
+    """Write the batch, re-resolve the roster and read back what it did — in one transaction that
+    is committed only when `keep` and no row puts someone on duty while on leave. A dry run
+    goes the same way and is rolled back, so it shows exactly what the import would do."""
+    try:
+        async with db.transaction() as session:
+            before = await slots_before(session, batch, now)
+            await apply_import(roster, session, batch, now, CLI_ACTOR)
+            reviewer = Reviewer(session, roster.directory, roster.config.tz, now)
+            review = await review_import(reviewer, batch, before)
+            if review.errors:
+                raise _Refused(review)
+            if not keep:
+                raise _DryRun(review)
+    except _DryRun as dry:
+        return dry.review
+    return review
+
+
+def _print_errors(path: Path, errors: list[RowError]) -> None:
+    print(IMPORT_ERRORS.format(file=path, count=len({e.row for e in errors})), file=sys.stderr)
+    for error in errors:
+        print(f"  {error}", file=sys.stderr)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -111,7 +165,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 async def _check(config: Config, start: datetime, days: int, chat: str | None) -> int:
-    db = await _open(config)
+    db = await _open_existing(config)
     try:
         roster = Roster.build(config, Directory(config))
         end = start + timedelta(days=days)
@@ -169,11 +223,15 @@ async def _chats(db: Database, chat: str | None) -> list[str]:
 
 
 async def _show(config: Config, first: date, days: int, chat: str | None) -> int:
-    db = await _open(config)
+    db = await _open_existing(config)
     try:
         roster = Roster.build(config, Directory(config))
         last = first + timedelta(days=days - 1)
-        for chat_id in await _chats(db, chat):
+        chats = await _chats(db, chat)
+        if not chats:
+            print(SHOW_NONE, file=sys.stderr)
+            return 1
+        for chat_id in chats:
             segments = [s for _, s in await _segments(db, roster, [chat_id], first, last, None)]
             if not segments:
                 print(SHOW_EMPTY.format(chat=_chat_name(config, chat_id), first=first, last=last))
@@ -208,7 +266,7 @@ async def _definition_rows(session: AsyncSession, chats: list[str]) -> list[list
 
 
 async def _export(config: Config, args: argparse.Namespace) -> int:
-    db = await _open(config)
+    db = await _open_existing(config)
     try:
         roster = Roster.build(config, Directory(config))
         chats = await _chats(db, args.chat)
@@ -254,7 +312,7 @@ def _emit(data: bytes | str, output: Path | None) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     config = _config(args)
     if args.format == "xlsx" and not args.output:
-        raise _cli_error("导出 xlsx 时请用 -o FILE 指定输出文件。")
+        raise _cli_error("导出 xlsx 时请用 -o 文件 指定输出文件。")
     return asyncio.run(_export(config, args))
 
 
@@ -286,14 +344,16 @@ async def ensure_demo_roster(config: Config, now: datetime | None = None) -> str
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="配置文件（默认当前目录的 config.toml）")
-    parser.add_argument("--database", help="数据库 URL，覆盖配置文件")
+    parser.add_argument("--config", help="配置文件（默认：环境变量 DUTYBOT_CONFIG、当前目录的 config.toml，"
+                                          "或演示目录中的示例配置）")
+    parser.add_argument("--database", help="数据库 URL（默认：环境变量 DUTYBOT_DATABASE_URL、配置 [database].url，"
+                                            "或演示数据库）")
 
 
 def add_roster_commands(subparsers: Any) -> None:
     """`dutybot roster import|export|show|check`."""
     roster = subparsers.add_parser("roster", help="值班表：导入、导出、查看、检查缺口")
-    sub = roster.add_subparsers(dest="roster_command", required=True, metavar="ACTION")
+    sub = roster.add_subparsers(dest="roster_command", required=True, metavar="操作")
 
     imp = sub.add_parser("import", help="从 .xlsx 或 .csv 导入值班表（任一行有误则不导入）")
     imp.add_argument("file", help="值班表文件（列的格式见 docs/ROSTER.md）")
@@ -302,7 +362,7 @@ def add_roster_commands(subparsers: Any) -> None:
     imp.set_defaults(func=cmd_import)
 
     exp = sub.add_parser("export", help="导出值班表：xlsx、csv 或 ics（日历）")
-    exp.add_argument("--format", choices=["xlsx", "csv", "ics"], default="csv")
+    exp.add_argument("--format", choices=["xlsx", "csv", "ics"], default="csv", help="导出格式（默认 csv）")
     exp.add_argument("--from", dest="start", help="起始日期 YYYY-MM-DD（默认今天）")
     exp.add_argument("--days", type=int, default=31, help="天数（默认 31）")
     exp.add_argument("--chat", help="只导出该群（默认所有有排班表的群）")

@@ -7,6 +7,11 @@ and queues messages in the outbox under deterministic idempotency keys, so any n
 replicas post each message once, and a tick that comes late (after downtime) still posts what is
 due — but never a handover for a shift that is already over, a reminder for a day that has begun,
 or a roll call whose answer time has passed.
+
+A handover found more than `HANDOVER_GRACE` after its shift began (the bot was down at the
+change, or has just been started for the first time) is posted once, marked 补发, and names the
+people on duty at the moment it is posted: by then a 代班 or a partial override may have changed
+who holds the shift, and the outgoing people are no longer the ones handing over.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from bot.vocab import FINAL_STATUSES, Role
 from handlers.calendar import weekday_name
 from handlers.items import public_summary
 from handlers.policy import next_due, remaining_text
+from handlers.roster_gaps import report_to_admins
 from handlers.roster_service import Roster, segment_of
 from handlers.roster_view import (
     ShiftView,
@@ -40,6 +46,7 @@ from store import roster as store
 from store.models import Item, OutboxMessage
 
 HANDOVER = "【交接班】{day} {shift}（{span}）开始"
+HANDOVER_LATE = "【交接班】{day} {shift}（{span}）已开始（补发）"
 HANDOVER_LEADERS = "带班领导：{people}"
 HANDOVER_OFFICERS = "值班员：{people}"
 HANDOVER_FROM = "交班：{people}"
@@ -53,13 +60,15 @@ REMIND_LINE = "{shift} {span} {role}{chat}"
 REMIND_CLOSE = "如需调整，请发送“换班 @对方 日期班次”或“请假 日期”。"
 GAPS = "【排班缺口】未来{days}天（{start}起）检查结果："
 GAPS_CLOSE = "请补排：排班 日期班次 值班员|带班领导 @某人；或运行 `dutybot roster check` 查看。"
-ROLL_CALL = "【点名】{time} 点名：请{people}于 {due} 前回复“在”。"
-ROLL_CALL_ESCALATE = "【点名未应答】{people}未在 {due} 前应答 {time} 的点名，请带班领导{leaders}核实值班情况。"
-ROLL_CALL_NO_LEADER = "（当班无带班领导）"
+ROLL_CALL = "【点名】请值班员{people}于{due}前回复“在”。"
+ROLL_CALL_ESCALATE = "【点名未应答】值班员{people}未于{due}前回复“在”（{time}点名），请带班领导{leaders}核实值班情况。"
+ROLL_CALL_NO_LEADER = ("【点名未应答】值班员{people}未于{due}前回复“在”（{time}点名）。"
+                       "当班无带班领导，请管理员核实值班情况。")
 
 log = logging.getLogger(__name__)
 BOT = "bot"
 ITEMS_SHOWN = 10
+HANDOVER_GRACE = timedelta(minutes=10)
 SUMMARY_CHARS = 24
 
 
@@ -106,26 +115,28 @@ async def post_handovers(session: AsyncSession, roster: Roster, now: datetime) -
         key = f"handover:{chat_id}:{shift_start.isoformat()}"
         if chat_id not in roster.directory.chats or await _key_exists(session, key):
             continue
-        rows = await store.shifts_between(session, shift_start, shift_start + timedelta(microseconds=1),
-                                          chat_id=chat_id)
+        late = now - shift_start > HANDOVER_GRACE
+        at = now if late else shift_start
+        rows = await store.shifts_between(session, at, at + timedelta(microseconds=1), chat_id=chat_id)
         incoming = [v for v in group_shifts(segment_of(r) for r in rows) if v.start == shift_start]
-        before = await store.shifts_between(session, shift_start - timedelta(microseconds=1), shift_start,
-                                            chat_id=chat_id)
         if not incoming:
             continue
-        text, mentions = await _handover_text(session, roster, chat_id, incoming[0],
-                                              [segment_of(r) for r in before if r.end_at == shift_start], now)
+        outgoing = [] if late else [segment_of(r) for r in await store.shifts_between(
+            session, shift_start - timedelta(microseconds=1), shift_start, chat_id=chat_id) if r.end_at == shift_start]
+        text, mentions = await _handover_text(session, roster, chat_id, incoming[0], outgoing, now, at)
         if await outbox.enqueue(session, key=key, chat_id=chat_id, text=text, mentions=mentions, now=now):
             posted += 1
     return posted
 
 
 async def _handover_text(session: AsyncSession, roster: Roster, chat_id: str, view: ShiftView,
-                         outgoing: list[Any], now: datetime) -> tuple[str, list[str]]:
+                         outgoing: list[Any], now: datetime, at: datetime) -> tuple[str, list[str]]:
+    """The handover of `view`, naming its people on duty at `at` (the shift's start, or now when late)."""
     tz, directory = roster.config.tz, roster.directory
-    leaders = [s.person for s in view.of(Role.DUTY_LEADER) if s.start == view.start]
-    officers = [s.person for s in view.of(Role.DUTY_OFFICER) if s.start == view.start]
-    lines = [HANDOVER.format(day=day_label(view.day), shift=view.name, span=span(view.start, view.end, tz)),
+    leaders = list(dict.fromkeys(s.person for s in view.of(Role.DUTY_LEADER) if s.start <= at < s.end))
+    officers = list(dict.fromkeys(s.person for s in view.of(Role.DUTY_OFFICER) if s.start <= at < s.end))
+    header = HANDOVER if at == view.start else HANDOVER_LATE
+    lines = [header.format(day=day_label(view.day), shift=view.name, span=span(view.start, view.end, tz)),
              HANDOVER_LEADERS.format(people="、".join(contact(p, directory) for p in leaders) or "（空缺）"),
              HANDOVER_OFFICERS.format(people="、".join(contact(p, directory) for p in officers) or "（空缺）")]
     if outgoing:
@@ -231,24 +242,14 @@ async def report_gaps(session: AsyncSession, roster: Roster, now: datetime) -> i
     if not chats:
         return 0
     results = await roster.check(session, now, now + timedelta(days=settings.gap_report_days), chats)
-    problems = {c: r for c, r in results.items() if r.gaps or r.unknown_days or r.unreachable}
+    problems = {c: r for c, r in results.items() if r.gaps or r.unknown_days or r.unreachable or r.strains}
     if not problems:
         return 0
     lines, _ = coverage_lines(problems, roster.directory, roster.config.tz)
     text = "\n".join([GAPS.format(days=settings.gap_report_days, start=when_label(now, roster.config.tz)),
                       *lines, GAPS_CLOSE])
-    admins = [p.id for p in roster.directory.people_with(Role.ADMIN)]
-    posted = 0
-    if not targets:  # no admins' chat: a gap must still be reported, in the chat that has it
-        for chat_id, result in problems.items():
-            if result.gaps and await outbox.enqueue(session, key=f"gaps:{today.isoformat()}:{chat_id}",
-                                                    chat_id=chat_id, text=text, mentions=[], now=now):
-                posted += 1
-        return posted
-    for chat_id, key in keys.items():
-        if await outbox.enqueue(session, key=key, chat_id=chat_id, text=text, mentions=admins, now=now):
-            posted += 1
-    return posted
+    return await report_to_admins(session, roster.directory, now, key=f"gaps:{today.isoformat()}", text=text,
+                                  chats_with_gaps=[c for c, r in problems.items() if r.gaps])
 
 
 # -- 点名 -------------------------------------------------------------------------------------------------------
@@ -285,8 +286,7 @@ async def call_roll(session: AsyncSession, roster: Roster, now: datetime) -> int
                                                    people=officers, leaders=leaders)
             if not created:
                 continue
-            text = ROLL_CALL.format(time=f"{at.astimezone(tz):%H:%M}",
-                                    people="、".join(name_of(p, roster.directory) for p in officers),
+            text = ROLL_CALL.format(people="、".join(name_of(p, roster.directory) for p in officers),
                                     due=f"{(at + minutes).astimezone(tz):%H:%M}")
             await outbox.enqueue(session, key=f"rollcall:{chat_id}:{at.isoformat()}", chat_id=chat_id, text=text,
                                  mentions=officers, now=now)
@@ -302,12 +302,14 @@ async def escalate_roll_calls(session: AsyncSession, roster: Roster, now: dateti
         if not await store.mark_escalated(session, call.id, now):
             continue
         leaders = [str(p) for p in call.leaders]
-        text = ROLL_CALL_ESCALATE.format(
+        template = ROLL_CALL_ESCALATE if leaders else ROLL_CALL_NO_LEADER
+        text = template.format(
             people="、".join(name_of(str(p), roster.directory) for p in call.people),
             due=f"{call.due_at.astimezone(tz):%H:%M}", time=f"{call.at.astimezone(tz):%H:%M}",
-            leaders="、".join(name_of(p, roster.directory) for p in leaders) or ROLL_CALL_NO_LEADER)
+            leaders="、".join(name_of(p, roster.directory) for p in leaders))
+        mentions = leaders or [p.id for p in roster.directory.people_with(Role.ADMIN)]
         await outbox.enqueue(session, key=f"rollcall-escalate:{call.chat_id}:{call.at.isoformat()}",
-                             chat_id=call.chat_id, text=text, mentions=leaders, now=now)
+                             chat_id=call.chat_id, text=text, mentions=mentions, now=now)
         await audit.record(session, at=now, actor=BOT, chat_id=call.chat_id, action="roll_call_unanswered",
                            detail=text, after={"roll_call": call.id, "people": list(call.people)})
         posted += 1

@@ -53,9 +53,10 @@ class DayInfo:
         return self.day_type is DayType.WORKDAY and self.day.weekday() >= 5
 
     def label(self) -> str:
-        """"工作日（调休）", "法定节假日（国庆节）", "休息日（待确认）"."""
+        """"工作日（调休）", "法定节假日（国庆节）"; a provisional day is labelled by its weekday rule
+        alone (the answer notes the unpublished year once, not on every day)."""
         if not self.known:
-            return f"{self.day_type.value}（待确认）"
+            return self.day_type.value
         if self.adjusted_workday:
             return f"{self.day_type.value}（调休）"
         if self.day_type is DayType.HOLIDAY and self.holiday:

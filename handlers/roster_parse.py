@@ -8,7 +8,7 @@ against today's date in the deployment's timezone.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
 from bot.vocab import Role
@@ -33,6 +33,8 @@ class DayExpr:
     month: int | None = None
     day: int | None = None
     year: int | None = None
+    # What the user wrote ("2月30日"), to echo a date that does not exist back in their own words.
+    text: str = field(default="", compare=False)
 
     def resolve(self, today: date) -> date | None:
         """The date meant, or None for a date that does not exist (2-30)."""
@@ -72,12 +74,14 @@ def take_day(text: str) -> tuple[DayExpr, str] | None:
     text = text.strip()
     for word in sorted(_RELATIVE, key=len, reverse=True):
         if text.startswith(word):
-            return DayExpr(offset=_RELATIVE[word]), text[len(word):].strip()
+            return DayExpr(offset=_RELATIVE[word], text=word), text[len(word):].strip()
     match = _DATE.match(text)
     if match is None:
         return None
     year = int(match.group(1)) if match.group(1) else None
-    return DayExpr(month=int(match.group(2)), day=int(match.group(3)), year=year), text[match.end():].strip()
+    written = match.group(0).strip()
+    return (DayExpr(month=int(match.group(2)), day=int(match.group(3)), year=year, text=written),
+            text[match.end():].strip())
 
 
 def take_week(text: str) -> tuple[int, str] | None:

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from bot.vocab import Role
 from handlers.calendar import DayType, HolidayCalendar
+from handlers.roster_limits import LIMITED_ROLE, DutyLimits, Strain, strains
 
 DUTY_ROLES = (Role.DUTY_LEADER, Role.DUTY_OFFICER)
 
@@ -213,146 +214,6 @@ def template_problems(templates: Sequence[ShiftTemplate]) -> list[str]:
     return problems
 
 
-# -- rotations -----------------------------------------------------------------------------------
-
-
-def period_of(rotation: Rotation, day: date, shift_count: int | None = None) -> int:
-    """Which turn of the rotation a shift on `day` is: days or weeks since the start, or (每班) the
-    number of shifts the rotation staffed before this one."""
-    if rotation.advance is Advance.DAY:
-        return (day - rotation.start).days
-    if rotation.advance is Advance.WEEK:
-        return (day - rotation.start).days // 7
-    if shift_count is None:
-        raise ValueError("a 每班 rotation needs the count of its earlier shifts")
-    return shift_count
-
-
-def candidates(people: Sequence[str], period: int, slots: int, slot: int) -> list[str]:
-    """Everybody in the rotation, in the order slot `slot` of turn `period` tries them.
-
-    First the person whose turn it is; then the others, starting at a point that moves on by one
-    each time the rotation comes round again, so repeated substitutions for the same absent person
-    fall on different colleagues in turn.
-    """
-    count = len(people)
-    if count == 0:
-        return []
-    position = period * slots + slot
-    base, cycle = position % count, position // count
-    others = [(base + 1 + i) % count for i in range(count - 1)]
-    offset = cycle % (count - 1) if count > 1 else 0
-    order = [base, *others[offset:], *others[:offset]]
-    return [people[i] for i in order]
-
-
-def staff(slots: int, explicit: Sequence[str], rotation: Rotation | None, period: int | None,
-          available: Callable[[str], bool]) -> list[str | None]:
-    """The people for the slots of one role in one shift; None where nobody can be found."""
-    chosen: list[str | None] = []
-    for person in explicit:
-        if available(person) and person not in chosen:
-            chosen.append(person)
-    for slot in range(len(chosen), slots):
-        pool = candidates(rotation.people, period, slots, slot) if rotation and period is not None else []
-        chosen.append(next((p for p in pool if p not in chosen and available(p)), None))
-    return chosen
-
-
-def rotation_for(rotations: Sequence[Rotation], role: Role, shift: str, day: date) -> Rotation | None:
-    """The rotation staffing a shift: one naming the shift beats one for every shift; a later start wins."""
-    applying = [r for r in rotations if r.applies(role, shift, day)]
-    if not applying:
-        return None
-    return max(applying, key=lambda r: (bool(r.shifts), r.start))
-
-
-# -- resolving -------------------------------------------------------------------------------------
-
-
-def resolve(plan: Plan, first: date, last: date, calendar: HolidayCalendar, tz: ZoneInfo) -> Resolution:
-    """Who is on duty in every shift of the dates first..last (inclusive)."""
-    result = Resolution()
-    counting = [i for i, r in enumerate(plan.rotations) if r.advance is Advance.SHIFT]
-    counts = dict.fromkeys(counting, 0)
-    origin = min([first, *(plan.rotations[i].start for i in counting)])
-    if origin < first:
-        _count_shifts(plan, origin, first - timedelta(days=1), counting, counts, calendar)
-    explicit = {(a.day, a.shift, a.role): a.people for a in plan.assignments}
-    for day in days_between(first, last):
-        if not calendar.info(day).known:
-            result.unknown_days.append(day)
-        for shift in shifts_for_day(day, plan.templates, calendar, tz):
-            periods = {}
-            for i in counting:
-                rotation = plan.rotations[i]
-                if rotation.start <= day and (not rotation.shifts or shift.name in rotation.shifts):
-                    periods[i] = counts[i]
-                    counts[i] += 1
-            result.shifts.append(shift)
-            _staff_shift(plan, shift, explicit, periods, result)
-    result.segments = apply_overrides(result.segments, plan.overrides)
-    return result
-
-
-def _count_shifts(plan: Plan, first: date, last: date, counting: list[int], counts: dict[int, int],
-                  calendar: HolidayCalendar) -> None:
-    """Advance the 每班 counters over days before the window without building the shifts."""
-    for day in days_between(first, last):
-        day_type = calendar.day_type(day)
-        for template in plan.templates:
-            if template.day_type is not day_type:
-                continue
-            for i in counting:
-                rotation = plan.rotations[i]
-                if rotation.start <= day and (not rotation.shifts or template.name in rotation.shifts):
-                    counts[i] += 1
-
-
-def _staff_shift(plan: Plan, shift: Shift, explicit: dict[tuple[date, str, Role], tuple[str, ...]],
-                 periods: dict[int, int], result: Resolution) -> None:
-    def available(person: str) -> bool:
-        return not any(leave.person == person and leave.overlaps(shift.start, shift.end) for leave in plan.leaves)
-
-    for role in DUTY_ROLES:
-        slots = shift.slots(role)
-        given = explicit.get((shift.day, shift.name, role), ())
-        if slots == 0 and not given:
-            continue
-        rotation = rotation_for(plan.rotations, role, shift.name, shift.day)
-        period = None
-        if rotation is not None:
-            index = plan.rotations.index(rotation)
-            period = periods.get(index) if rotation.advance is Advance.SHIFT else period_of(rotation, shift.day)
-        people = staff(slots, given, rotation, period, available)
-        for slot, person in enumerate(people):
-            if person is None:
-                reason = "未设置轮班" if rotation is None and not given else "无可排人员（均请假或已排）"
-                result.unfilled.append(Gap(shift.start, shift.end, role, reason, shift.name, shift.day))
-                continue
-            source = Source.ASSIGNMENT if person in given else Source.ROTATION
-            result.segments.append(Segment(shift.day, shift.name, shift.start, shift.end, role, slot, person,
-                                           shift.start, shift.end, source, not shift.known))
-
-
-def apply_overrides(segments: list[Segment], overrides: Sequence[Override]) -> list[Segment]:
-    """Replace people on the time axis, splitting segments where an override begins or ends."""
-    for override in overrides:
-        changed: list[Segment] = []
-        for seg in segments:
-            if seg.person != override.replaces or override.end <= seg.start or override.start >= seg.end:
-                changed.append(seg)
-                continue
-            if seg.start < override.start:
-                changed.append(replace(seg, end=override.start))
-            changed.append(replace(seg, person=override.person, start=max(seg.start, override.start),
-                                   end=min(seg.end, override.end), source=Source.OVERRIDE))
-            if override.end < seg.end:
-                changed.append(replace(seg, start=override.end))
-        segments = changed
-    return segments
-
-
 # -- questions about the result ----------------------------------------------------------------------
 
 
@@ -397,15 +258,18 @@ class Coverage:
     gaps: list[Gap]
     unreachable: list[Segment]
     unknown_days: list[date]
+    strains: list[Strain] = field(default_factory=list)  # stretches of duty over the limit
 
     @property
     def ok(self) -> bool:
         return not self.gaps
 
 
-def coverage(resolution: Resolution, start: datetime, end: datetime, reachable: Callable[[str], bool]) -> Coverage:
+def coverage(resolution: Resolution, start: datetime, end: datetime, reachable: Callable[[str], bool],
+             limits: DutyLimits | None = None) -> Coverage:
     """Every gap in [start, end): times with nobody of a role on duty, and shifts short of people;
-    plus the shifts whose person cannot be reached, and the days whose type is not known yet."""
+    plus the shifts whose person cannot be reached, the days whose type is not known yet, and
+    (with `limits`) the stretches of duty reaching into [start, end) that are too long."""
     gaps: list[Gap] = []
     for role in DUTY_ROLES:
         spans = [(s.start, s.end) for s in resolution.segments if s.role is role]
@@ -421,7 +285,10 @@ def coverage(resolution: Resolution, start: datetime, end: datetime, reachable: 
     gaps.sort(key=lambda g: (g.start, DUTY_ROLES.index(g.role)))
     unreachable = [s for s in resolution.segments if s.end > start and s.start < end and not reachable(s.person)]
     unknown = [d for d in resolution.unknown_days]
-    return Coverage(gaps, unreachable, unknown)
+    too_long = [] if limits is None else [
+        s for s in strains(((g.person, g.start, g.end) for g in resolution.segments if g.role is LIMITED_ROLE), limits)
+        if s.end > start and s.start < end]
+    return Coverage(gaps, unreachable, unknown, too_long)
 
 
 def window_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date]:

@@ -30,6 +30,8 @@ from bot.vocab import Role
 from handlers.calendar import DayType, HolidayCalendar
 from handlers.duty import ConfiguredDuty, OnDuty
 from handlers.roster_import import ImportBatch
+from handlers.roster_limits import DutyLimits
+from handlers.roster_resolve import resolve
 from handlers.roster_rules import (
     Advance,
     Assignment,
@@ -37,13 +39,13 @@ from handlers.roster_rules import (
     Leave,
     Override,
     Plan,
+    Resolution,
     Rotation,
     Segment,
     ShiftTemplate,
     Source,
     coverage,
     days_between,
-    resolve,
     window_days,
 )
 from store import audit
@@ -61,6 +63,11 @@ from store.models import (
 def holiday_calendar(config: Config) -> HolidayCalendar:
     overrides = {day: DayType(kind) for day, kind in config.roster.day_types.items()}
     return HolidayCalendar(overrides, config.roster.published_years)
+
+
+def duty_limits(config: Config) -> DutyLimits:
+    return DutyLimits(timedelta(hours=config.roster.max_continuous_hours),
+                      timedelta(hours=config.roster.min_rest_hours))
 
 
 def local_today(now: datetime, config: Config) -> date:
@@ -100,12 +107,14 @@ def plan_of(templates: Iterable[RosterTemplate], rotations: Iterable[RosterRotat
 
 async def load_plan(session: AsyncSession, chat_id: str, first: date, last: date, config: Config) -> Plan:
     """What decides the chat's shifts on dates first..last."""
-    start = day_start(first, config)
-    end = day_start(last + timedelta(days=2), config)  # a night shift of `last` ends the day after
+    # One day more on each side: resolving looks at the day before and after (limits of duty and rest),
+    # and a night shift of the last of them ends the day after.
+    start = day_start(first - timedelta(days=1), config)
+    end = day_start(last + timedelta(days=3), config)
     return plan_of(
         await store.templates(session, chat_id),
         await store.rotations(session, chat_id),
-        await store.assignments(session, chat_id, first, last),
+        await store.assignments(session, chat_id, first - timedelta(days=1), last + timedelta(days=1)),
         await store.overrides(session, chat_id, start, end),
         await store.leaves(session, start, end),
     )
@@ -129,10 +138,14 @@ class Roster:
     config: Config
     directory: Directory
     calendar: HolidayCalendar
+    limits: DutyLimits
 
     @classmethod
     def build(cls, config: Config, directory: Directory) -> Roster:
-        return cls(config, directory, holiday_calendar(config))
+        return cls(config, directory, holiday_calendar(config), duty_limits(config))
+
+    def resolve(self, plan: Plan, first: date, last: date) -> Resolution:
+        return resolve(plan, first, last, self.calendar, self.config.tz, self.limits)
 
     def today(self, now: datetime) -> date:
         return local_today(now, self.config)
@@ -145,7 +158,7 @@ class Roster:
         if last < first:
             return
         plan = await load_plan(session, chat_id, first, last, self.config)
-        resolution = resolve(plan, first, last, self.calendar, self.config.tz)
+        resolution = self.resolve(plan, first, last)
         await store.replace_shifts(session, chat_id, first, last,
                                    [segment_row(chat_id, s) for s in resolution.segments])
         await store.bump_version(session)
@@ -191,11 +204,11 @@ class Roster:
         result = {}
         for chat_id in chats if chats is not None else await store.roster_chats(session):
             plan = await load_plan(session, chat_id, first, last, self.config)
-            resolution = resolve(plan, first, last, self.calendar, self.config.tz)
-            found = coverage(resolution, start, end, self.reachable)
+            resolution = self.resolve(plan, first, last)
+            found = coverage(resolution, start, end, self.reachable, self.limits)
             inside = [d for d in found.unknown_days if day_start(d, self.config) < end
                       and day_start(d + timedelta(days=1), self.config) > start]
-            result[chat_id] = Coverage(found.gaps, found.unreachable, inside)
+            result[chat_id] = Coverage(found.gaps, found.unreachable, inside, found.strains)
         return result
 
 
@@ -313,7 +326,7 @@ async def segments_for_days(roster: Roster, session: AsyncSession, chat_id: str,
     missing = [d for d in days_between(first, last) if d not in have]
     if missing:
         plan = await load_plan(session, chat_id, missing[0], missing[-1], roster.config)
-        resolution = resolve(plan, missing[0], missing[-1], roster.calendar, roster.config.tz)
+        resolution = roster.resolve(plan, missing[0], missing[-1])
         rows += [s for s in resolution.segments if s.day not in have]
     rows.sort(key=lambda s: (s.shift_start, s.role is Role.DUTY_OFFICER, s.slot, s.start))
     return rows

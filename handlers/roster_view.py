@@ -21,6 +21,9 @@ CHECK_GAP = "  ✗ {start}—{end} {role}：{reason}"
 CHECK_UNKNOWN = ("  ⚠ 日期类型待确认：{days}（节假日安排尚未公布，暂按星期排定；"
                  "公布后请升级 chinesecalendar 或在配置 [roster] 中补充）")
 CHECK_UNREACHABLE = "  ⚠ 无法联系：{when} {shift} {role} {name}（无手机号、无平台账号）"
+CHECK_STRAIN = "  ⚠ 连续值班{hours}小时，超过上限：{name} {start}—{end}"
+# Said once per answer (never as a tag on each day): which dates are provisional, and why.
+PROVISIONAL = "注：{years}年节假日安排尚未公布，{days}暂按星期排定，公布后可能调整。"
 ROLE_SHORT = {Role.DUTY_LEADER: "带班", Role.DUTY_OFFICER: "值班"}
 
 
@@ -130,10 +133,19 @@ def week_lines(days: Sequence[date], views: Sequence[ShiftView], info: Callable[
     lines = []
     for day in days:
         mine = [v for v in views if v.day == day]
-        marker = "" if info(day).known else "（待确认）"
         text = "｜".join(compact(v, directory) for v in mine) or "无班次"
-        lines.append(f"{day:%m-%d} {weekday_name(day)}{marker} {text}")
+        lines.append(f"{day:%m-%d} {weekday_name(day)} {text}")
     return lines
+
+
+def provisional_note(days: Sequence[date], info: Callable[[date], DayInfo]) -> list[str]:
+    """One sentence for the dates whose year's holidays are not published yet (none: no sentence)."""
+    unknown = [d for d in days if not info(d).known]
+    if not unknown:
+        return []
+    years = "、".join(str(y) for y in dict.fromkeys(d.year for d in unknown))
+    span_text = day_label(unknown[0]) + (f"至{day_label(unknown[-1])}" if len(unknown) > 1 else "")
+    return [PROVISIONAL.format(years=years, days=span_text)]
 
 
 def pad(text: str, width: int) -> str:
@@ -153,7 +165,7 @@ def table(views: Sequence[ShiftView], info: Callable[[date], DayInfo], directory
                  span(view.start, view.end, tz), people_text(view, Role.DUTY_LEADER, directory, tz, phones=False))
         officers = people_text(view, Role.DUTY_OFFICER, directory, tz, phones=False)
         lines.append("".join(pad(c, w) for c, w in zip(cells, widths, strict=True)) + officers)
-    return lines
+    return lines + provisional_note(sorted({v.day for v in views}), info)
 
 
 def coverage_lines(results: dict[str, Coverage], directory: Directory, tz: ZoneInfo) -> tuple[list[str], int]:
@@ -180,4 +192,8 @@ def coverage_lines(results: dict[str, Coverage], directory: Directory, tz: ZoneI
             seen.add((seg.person, seg.shift_start))
             lines.append(CHECK_UNREACHABLE.format(when=when_label(seg.start, tz), shift=seg.shift,
                                                   role=seg.role.value, name=name_of(seg.person, directory)))
+        for strain in result.strains:
+            hours = f"{(strain.end - strain.start).total_seconds() / 3600:g}"
+            lines.append(CHECK_STRAIN.format(hours=hours, name=name_of(strain.person, directory),
+                                             start=when_label(strain.start, tz), end=when_label(strain.end, tz)))
     return lines, total

@@ -14,9 +14,12 @@ from bot.clock import ManualClock
 from bot.config import Config
 from store.models import ItemEvent, RosterLeave, RosterOverride
 from tests.conftest import SHANGHAI, Bot, start_bot
-from tests.roster_support import load_roster
+from tests.roster_support import EXAMPLE_TEXT, load_roster
 
 DAY_SHIFT_1125 = "白班 08:30—17:30｜带班领导 周涛 13800000005｜值班员 赵敏 13800000003"
+# The example roster with a third officer (刘洋), so that someone may cover within the limits of duty and rest.
+THREE_OFFICERS = EXAMPLE_TEXT.replace("值班员,赵敏、孙丽,每天", "值班员,赵敏、孙丽、刘洋,每天").replace(
+    "值班员,孙丽、赵敏,每班", "值班员,孙丽、刘洋、赵敏,每班")
 
 
 async def events(bot: Bot, action: str) -> list[ItemEvent]:
@@ -76,10 +79,13 @@ async def test_duty_for_a_date_and_for_the_week(bot: Bot) -> None:
     lines = week["text"].splitlines()
     assert lines[0] == "本周值班（11月23日—11月29日，值班员/带班领导）："
     assert lines[1] == "11-23 周一 白班 赵敏/周涛｜夜班 孙丽/周涛"
-    assert lines[6] == "11-28 周六 全天 赵敏/周涛"
+    assert lines[6] == "11-28 周六 白班 孙丽/周涛｜夜班 赵敏/周涛"
     assert len(lines) == 8
     bad = await bot.say("liu_yang", "值班 2月30日")
-    assert bad["text"].startswith("日期“2-30”不存在")
+    assert bad["text"] == "没有“2月30日”这一天，请检查日期。"  # echoed as the user wrote it
+    for text, written in (("值班 11-31", "11-31"), ("排班 11月31日夜班 值班员 @赵敏", "11月31日"),
+                          ("请假 11-25 至 2月30日", "2月30日")):
+        assert (await bot.say("xu_ming", text))["text"] == f"没有“{written}”这一天，请检查日期。", text
     usage = await bot.say("liu_yang", "值班 某天")
     assert usage["text"].startswith("用法：值班")
 
@@ -88,11 +94,20 @@ async def test_a_holiday_and_an_unpublished_year(bot: Bot) -> None:
     await load_roster(bot)
     national = await bot.say("liu_yang", "值班 2026-10-01")  # before the import: resolved from the rotations
     assert national["text"].splitlines()[0] == "10月1日（周四，法定节假日（国庆节））值班安排："
-    assert "值班员 孙丽 13800000006、赵敏 13800000003" in national["text"]  # two officers on a holiday
+    # One officer a shift on a holiday too: two officers doing 24 hours each would leave nobody rested.
+    assert "白班 08:30—17:30｜带班领导 周涛 13800000005｜值班员 孙丽 13800000006" in national["text"]
     adjusted = await bot.say("liu_yang", "值班 2026-01-04")
     assert adjusted["text"].splitlines()[0] == "1月4日（周日，工作日（调休））值班安排："
     unknown = await bot.say("liu_yang", "值班 2027-01-01")
-    assert "工作日（待确认）" in unknown["text"] and "尚未公布" in unknown["text"]
+    lines = unknown["text"].splitlines()
+    assert lines[0] == "1月1日（周五，工作日）值班安排："  # no bracketed tag on the day
+    assert lines[-1] == "注：2027年节假日安排尚未公布，1月1日暂按星期排定，公布后可能调整。"
+    assert "待确认" not in unknown["text"]
+    bot.clock.set(datetime(2026, 12, 28, 10, 0, tzinfo=SHANGHAI))
+    week = (await bot.say("liu_yang", "值班 下周"))["text"].splitlines()
+    assert week[1] == "01-04 周一 白班 赵敏/周涛｜夜班 孙丽/周涛"  # no tag on each day …
+    assert week[-1] == "注：2027年节假日安排尚未公布，1月4日至1月10日暂按星期排定，公布后可能调整。"  # … one sentence
+    assert sum("尚未公布" in line for line in week) == 1
 
 
 async def test_my_duty_lists_the_next_shifts(bot: Bot) -> None:
@@ -230,29 +245,88 @@ async def test_running_shift_is_covered_from_now(bot: Bot) -> None:
     assert "值班员：孙丽 13800000006（10:00起）" in now["text"]
 
 
-async def test_leave_is_covered_and_a_gap_is_reported_at_once(bot: Bot) -> None:
+async def test_leave_says_who_covers_each_shift_or_that_nobody_can(bot: Bot) -> None:
+    """Two officers, 24 hours on and 24 off: nobody else may cover within the limits; the admins hear."""
     await load_roster(bot)
     reply = await bot.say("zhao_min", "请假 11-25 至 11-26 外出培训")
-    lines = reply["text"].splitlines()
-    assert lines[0] == "【请假】赵敏 请假：11月25日 00:00 至 11月27日 00:00（外出培训）。"
-    assert lines[1] == "期间班次调整："
-    assert "11月25日 白班 值班员：孙丽" in lines and "11月26日 夜班 值班员：孙丽" in lines
-    assert reply["mentions"][0] == "zhao_min" and "sun_li" in reply["mentions"]
-    assert not any("⚠" in line for line in lines)
-    both = await bot.say("sun_li", "请假 11-26")
-    assert "⚠ 以下时段无人可排，请管理员补排：" in both["text"]
-    # A whole-day leave covers the night shift reaching into the day, too.
-    assert "11月25日 17:30—11月27日 08:30 值班员：无人值班\n" in both["text"]
-    assert "11月25日 17:30—11月27日 08:30 值班员：无人值班（清河县舆情值班群（钉钉））" in both["text"]
+    assert reply["text"].splitlines() == [
+        "【请假】赵敏 请假：11月25日 00:00 至 11月27日 00:00（外出培训）。",
+        "期间班次安排：",
+        "11月24日 夜班：无人可顶替，已报管理员",  # a whole-day leave covers the night reaching into it
+        "11月25日 白班：无人可顶替，已报管理员",
+        "11月26日 夜班：无人可顶替，已报管理员",
+        "@赵敏",
+    ]
+    assert reply["mentions"] == ["zhao_min"]
     notices = await bot_texts(bot, "ops")
-    assert any(t.startswith("【排班缺口】清河县舆情值班群（企业微信）因孙丽请假出现缺口") for t in notices)
+    assert any(t.startswith("【排班缺口】清河县舆情值班群（企业微信）因赵敏请假出现缺口") for t in notices)
+    assert any(t.startswith("【排班缺口】清河县舆情值班群（钉钉）因赵敏请假出现缺口") for t in notices)
+    day = await bot.say("liu_yang", "值班 11-25")
+    assert "白班 08:30—17:30｜带班领导 周涛 13800000005｜值班员 （空缺）" in day["text"]  # the reply told the truth
     async with bot.runtime.db.read() as session:
-        assert len((await session.execute(select(RosterLeave))).scalars().all()) == 2
-    assert len(await events(bot, "roster_leave")) == 2
+        assert len((await session.execute(select(RosterLeave))).scalars().all()) == 1
+    assert len(await events(bot, "roster_leave")) == 1
     others = await bot.say("zhao_min", "请假 @孙丽 11-28")
     assert others["text"].startswith("抱歉，只有管理员或协调人员可以为他人登记请假")
     past = await bot.say("zhao_min", "请假 11-20")
     assert past["text"] == "请假的结束时间应晚于开始时间，且不早于现在。"
+    none = await bot.say("sun_li", "请假 11-23 10:30 至 11-23 11:00")
+    assert none["text"].splitlines() == ["【请假】孙丽 请假：11月23日 10:30 至 11月23日 11:00。",
+                                         "期间没有孙丽的班次，排班不变。", "@孙丽"]
+
+
+async def test_leave_names_a_substitute_within_the_limits_of_duty_and_rest(bot: Bot) -> None:
+    await load_roster(bot, THREE_OFFICERS)
+    reply = await bot.say("sun_li", "请假 11-28")
+    # 孙丽's night of the 27th (reaching into the 28th) and her day shift of the 28th. 赵敏, on the day
+    # shift of the 27th, could take the night (24 hours) but then not the 28th's day shift too.
+    assert reply["text"].splitlines() == [
+        "【请假】孙丽 请假：11月28日 00:00 至 11月29日 00:00。",
+        "期间班次安排：",
+        "11月27日 夜班：刘洋顶替",
+        "11月28日 白班：赵敏顶替",
+        "@孙丽 @刘洋 @赵敏",
+    ]
+    assert reply["mentions"] == ["sun_li", "liu_yang", "zhao_min"]
+    week = (await bot.say("liu_yang", "值班 本周"))["text"].splitlines()
+    assert week[5:7] == ["11-27 周五 白班 赵敏/周涛｜夜班 刘洋/周涛", "11-28 周六 白班 赵敏/周涛｜夜班 刘洋/周涛"]
+    assert await bot_texts(bot, "ops") == []  # nothing left uncovered
+
+
+async def test_cancel_leave_brings_the_shifts_back(bot: Bot) -> None:
+    await load_roster(bot, THREE_OFFICERS)
+    await bot.say("zhao_min", "请假 11-25 至 11-26 外出培训")
+    assigned = await bot.say("xu_ming", "排班 11-26夜班 值班员 @赵敏")
+    assert assigned["text"] == ("赵敏 11月25日至11月26日 请假（外出培训），不能排班。"
+                                "如需取消请假，请赵敏发送“销假 11月25日”，或由管理员发送“销假 @赵敏 11月25日”。")
+    cancelled = await bot.say("zhao_min", "销假 11-26")
+    assert cancelled["text"].splitlines() == [
+        "【销假】赵敏 销假：11月25日至11月26日（外出培训）。", "恢复的班次：", "11月26日 夜班 值班员：赵敏",
+        "@赵敏 @孙丽"]
+    assert cancelled["mentions"] == ["zhao_min", "sun_li"]  # 孙丽 no longer covers
+    assert "夜班 17:30—次日08:30｜带班领导 周涛 13800000005｜值班员 赵敏" in (
+        await bot.say("liu_yang", "值班 11-26"))["text"]
+    assert (await bot.say("zhao_min", "销假"))["text"] == "赵敏没有尚未结束的请假。"
+    assert (await bot.say("zhao_min", "销假 @孙丽"))["text"].startswith("抱歉，只有管理员或协调人员可以为他人销假")
+    assert len(await events(bot, "roster_leave_cancelled")) == 1
+
+
+async def test_nobody_is_put_on_duty_during_their_leave(bot: Bot) -> None:
+    await load_roster(bot)
+    await bot.say("sun_li", "请假 11-25 身体不适")
+    refusal = ("孙丽 11月25日 请假（身体不适），不能{action}。如需取消请假，请孙丽发送“销假 11月25日”，"
+               "或由管理员发送“销假 @孙丽 11月25日”。")
+    assert (await bot.say("zhao_min", "换班 @孙丽 11-25白班"))["text"] == refusal.format(action="换班")
+    assert (await bot.say("sun_li", "代班 11-25白班"))["text"] == refusal.format(action="代班")
+    assert (await bot.say("xu_ming", "排班 11-25白班 值班员 @孙丽"))["text"] == refusal.format(action="排班")
+    assert (await bot.say("xu_ming", "排班 @孙丽 替 @赵敏 11-25白班"))["text"] == refusal.format(action="排班")
+    # A leave registered between the question and the answer: the swap is refused, not confirmed.
+    await bot.say("zhao_min", "换班 @孙丽 11-27白班")
+    await bot.say("sun_li", "请假 11-27")
+    agreed = await bot.say("sun_li", "同意")
+    assert agreed["text"].startswith("孙丽 11月27日 请假，不能换班。")
+    assert "值班员 赵敏" in (await bot.say("liu_yang", "值班 11-27"))["text"]
+    assert await events(bot, "roster_swap") == []
 
 
 async def test_admin_sets_the_roster_and_others_may_not(bot: Bot) -> None:

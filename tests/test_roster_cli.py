@@ -85,8 +85,8 @@ async def test_check_names_unreachable_people_and_unknown_days(db_url: str, tmp_
                                           "wecom_duty", *args])
     out = capsys.readouterr().out
     assert code == 0  # reachable or not, nobody is missing
-    # The Saturday shift reaching into the window counts too.
-    assert "  ⚠ 无法联系：12月19日 08:30 全天 值班员 孙丽（无手机号、无平台账号）" in out
+    # The Saturday night shift reaching into the window counts too.
+    assert "  ⚠ 无法联系：12月19日 17:30 夜班 值班员 孙丽（无手机号、无平台账号）" in out
     assert "  ⚠ 日期类型待确认：2027-01-01—2027-01-08" in out
 
 
@@ -104,7 +104,7 @@ async def test_bad_rows_are_all_reported_and_nothing_is_imported(db_url: str, tm
         {"类型": "替班", "群聊": "wecom_duty", "人员": "孙丽", "开始": "2026-11-25 08:30"},
     ), encoding="utf-8")
     assert await run_async(db_url, "import", str(bad)) == 1
-    err = capsys.readouterr().err.splitlines()
+    err = capsys.readouterr().err.splitlines()[1:]  # the first line names the config and database used
     assert err[0].endswith("有 7 行有误，未导入任何内容：")
     assert err[1:] == [
         "  第3行：日期类型“周末”应为 工作日、休息日 或 法定节假日",
@@ -162,7 +162,7 @@ async def test_xlsx_import_with_typed_cells_and_gbk_csv(db_url: str, tmp_path: P
     path = tmp_path / "roster.xlsx"
     book.save(path)
     assert await run_async(db_url, "import", str(path), "--dry-run") == 0
-    assert "班次 8 条、轮班 6 条" in capsys.readouterr().out
+    assert "班次 12 条、轮班 6 条" in capsys.readouterr().out
     gbk = tmp_path / "gbk.csv"
     gbk.write_bytes(EXAMPLE_ROSTER.read_text(encoding="utf-8-sig").encode("gb18030"))
     assert await run_async(db_url, "import", str(gbk)) == 0
@@ -189,7 +189,8 @@ async def test_exports_read_back(db_url: str, tmp_path: Path, capsys: Capture) -
     assert await run_async(db_url, "export", "--format", "ics", "--chat", "wecom_duty", "--from", "2026-11-28",
                            "--days", "1", "-o", str(whole)) == 0
     weekend = list(icalendar.Calendar.from_ical(whole.read_bytes()).walk("VEVENT"))
-    assert {str(e["SUMMARY"]) for e in weekend} == {"全天带班领导：周涛", "全天值班员：赵敏"}
+    assert {str(e["SUMMARY"]) for e in weekend} == {"白班带班领导：周涛", "白班值班员：孙丽", "夜班带班领导：周涛",
+                                                    "夜班值班员：赵敏"}
 
     xlsx_path = tmp_path / "roster.xlsx"
     assert await run_async(db_url, "export", "--format", "xlsx", "--chat", "wecom_duty", "--from", "2026-11-23",
@@ -208,7 +209,7 @@ async def test_exports_read_back(db_url: str, tmp_path: Path, capsys: Capture) -
     again = tmp_path / "again.csv"
     again.write_text(exported, encoding="utf-8")
     assert await run_async(db_url, "import", str(again), "--dry-run") == 0  # definitions round-trip
-    assert "班次 4 条、轮班 3 条" in capsys.readouterr().out
+    assert "班次 6 条、轮班 3 条" in capsys.readouterr().out
 
 
 async def test_demo_imports_the_example_roster_once_and_has_no_gap(db_url: str, capsys: Capture) -> None:

@@ -52,7 +52,7 @@ async def test_handover_at_each_shift_change_once(bot: Bot) -> None:
     assert lines[:4] == ["【交接班】11月23日 夜班（17:30—次日08:30）开始", "带班领导：周涛 13800000005",
                          "值班员：孙丽 13800000006", "交班：赵敏（值班员）、周涛（带班领导）"]
     assert lines[4] == "待办事项 1 项（最紧急在前）："
-    assert lines[5].startswith("#1【重大】已定级｜通报截止 11月23日 10:30（已超时7小时")
+    assert lines[5].startswith("#1【重大】已定级｜签收截止 11月23日 10:30（已超时7小时")
     assert night["mentions"] == ["sun_li", "zhou_tao"]
     assert len(await keys(bot, "handover:dingtalk_duty")) == 2  # each duty chat has its own
 
@@ -62,7 +62,25 @@ async def test_late_tick_posts_the_running_shift_but_not_a_finished_one(bot: Bot
     bot.clock.set(local(24, 9, 0))  # down from Monday 10:00 to Tuesday 09:00
     await tick(bot)
     texts = [str(m["text"]).splitlines()[0] for m in await posted(bot) if str(m["text"]).startswith("【交接班】")]
-    assert texts == ["【交接班】11月24日 白班（08:30—17:30）开始"]
+    assert texts == ["【交接班】11月24日 白班（08:30—17:30）已开始（补发）"]
+
+
+async def test_a_handover_found_late_is_marked_and_names_who_is_on_duty_now(bot: Bot) -> None:
+    """The first start at 10:00, 90 minutes into the day shift: posted once as 补发, with the people
+    on duty at 10:00 (孙丽 has taken over), and no 交班 line; a start within the grace posts it as usual."""
+    await load_roster(bot)
+    await bot.say("sun_li", "代班 今天白班")
+    await tick(bot)
+    await tick(bot)
+    [handover] = [m for m in await posted(bot) if str(m["text"]).startswith("【交接班】")]
+    assert str(handover["text"]).splitlines()[:3] == ["【交接班】11月23日 白班（08:30—17:30）已开始（补发）",
+                                                       "带班领导：周涛 13800000005", "值班员：孙丽 13800000006"]
+    assert not any(line.startswith("交班：") for line in str(handover["text"]).splitlines())
+    assert handover["mentions"] == ["sun_li", "zhou_tao"]
+    bot.clock.set(local(23, 17, 39))  # nine minutes into the night shift: an ordinary handover
+    await tick(bot)
+    night = [m for m in await posted(bot) if str(m["text"]).startswith("【交接班】")][-1]
+    assert str(night["text"]).splitlines()[0] == "【交接班】11月23日 夜班（17:30—次日08:30）开始"
 
 
 async def test_tomorrows_people_are_reminded_once_after_the_reminder_time(bot: Bot) -> None:
@@ -118,7 +136,7 @@ async def test_roll_call_answered_in_time(config: Config, clock: ManualClock) ->
         await tick(bot)
         await tick(bot)
         calls = [m for m in await posted(bot) if str(m["text"]).startswith("【点名】")]
-        assert [c["text"] for c in calls] == ["【点名】10:05 点名：请赵敏于 10:15 前回复“在”。\n@赵敏"]
+        assert [c["text"] for c in calls] == ["【点名】请值班员赵敏于10:15前回复“在”。\n@赵敏"]
         assert calls[0]["mentions"] == ["zhao_min"]
         clock.set(local(23, 10, 9))
         reply = await bot.say("zhao_min", "在")
@@ -147,7 +165,7 @@ async def test_unanswered_roll_call_goes_to_the_leader_on_duty(config: Config, c
         escalations = [m for m in await posted(bot) if str(m["text"]).startswith("【点名未应答】")]
         assert [m["mentions"] for m in escalations] == [["zhou_tao"]]
         text = str(escalations[0]["text"])
-        assert text.startswith("【点名未应答】赵敏未在 10:15 前应答 10:05 的点名，请带班领导周涛核实")
+        assert text == "【点名未应答】值班员赵敏未于10:15前回复“在”（10:05点名），请带班领导周涛核实值班情况。\n@周涛"
         late = await bot.say("zhao_min", "在")
         assert late["text"] == "已记录赵敏的应答（11月23日 10:16，已超过应答时限）。"
         async with bot.runtime.db.read() as session:

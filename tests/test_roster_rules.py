@@ -3,20 +3,28 @@ leave skipping, overrides, coverage — directly and with hypothesis."""
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import os
 import time as time_module
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.config import load_config
 from bot.vocab import Role
 from handlers.calendar import DayType, HolidayCalendar
+from handlers.roster_import import validate
+from handlers.roster_limits import DutyLimits, Strain, strains
 from handlers.roster_parse import DayExpr, take_day, take_mentions, take_range, take_shift
+from handlers.roster_resolve import apply_overrides, candidates, resolve, staff
 from handlers.roster_rules import (
     Advance,
     Leave,
@@ -24,17 +32,14 @@ from handlers.roster_rules import (
     Plan,
     Rotation,
     ShiftTemplate,
-    apply_overrides,
-    candidates,
     coverage,
     on_duty_at,
-    resolve,
     shifts_for_day,
-    staff,
     template_problems,
 )
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ROOT = Path(__file__).resolve().parents[1]
 OFFICER, LEADER = Role.DUTY_OFFICER, Role.DUTY_LEADER
 DAY = ShiftTemplate("白班", DayType.WORKDAY, time(8, 30), time(17, 30))
 NIGHT = ShiftTemplate("夜班", DayType.WORKDAY, time(17, 30), time(8, 30))
@@ -76,7 +81,7 @@ def test_day_types_follow_the_published_holidays_and_tiaoxiu() -> None:
 def test_a_year_not_yet_published_is_unknown_not_a_plain_weekday() -> None:
     calendar = HolidayCalendar()
     info = calendar.info(date(2027, 1, 1))
-    assert not info.known and info.label().endswith("（待确认）")
+    assert not info.known and info.label() == info.day_type.value  # the answer notes the year once
     assert calendar.unknown_days([date(2026, 12, 31), date(2027, 1, 1)]) == [date(2027, 1, 1)]
 
 
@@ -289,3 +294,52 @@ def test_shift_range_and_mention_expressions() -> None:
     assert ranged is not None and ranged[0].first_time == time(8, 30) and ranged[0].last_time == time(17, 30)
     assert ranged[1] == "培训"
     assert take_range("11-25到11-27")[0].last == DayExpr(month=11, day=27)  # type: ignore[index]
+
+
+# -- limits of continuous duty and rest -------------------------------------------------------------------
+
+
+def test_a_break_shorter_than_the_minimum_rest_is_no_rest() -> None:
+    limits = DutyLimits(timedelta(hours=24), timedelta(hours=8))
+    day, nxt = date(2026, 11, 23), date(2026, 11, 24)
+    white, night = (at(day, 8, 30), at(day, 17, 30)), (at(day, 17, 30), at(nxt, 8, 30))
+    assert limits.allows([white], *night)  # 24 hours exactly
+    assert not limits.allows([white, night], at(nxt, 8, 30), at(nxt, 17, 30))  # 33 hours
+    assert not limits.allows([white], at(nxt, 0, 30), at(nxt, 9, 30))  # a 7-hour break: one 25-hour stretch
+    assert limits.allows([white], at(nxt, 1, 30), at(nxt, 9, 30))  # 8 hours off: a new stretch
+    assert strains([("a", *white), ("a", *night), ("a", at(nxt, 8, 30), at(nxt, 17, 30))], limits) == [
+        Strain("a", white[0], at(nxt, 17, 30))]
+
+
+def _example_plans() -> dict[str, Plan]:
+    config = load_config(ROOT / "config.example.toml")
+    rows = list(csv.DictReader(io.StringIO((ROOT / "bot/examples/roster.example.csv").read_text("utf-8-sig"))))
+    batch, errors = validate(rows, config, {})
+    assert not errors
+    return {chat: Plan(tuple(t.template for t in batch.templates if t.chat == chat),
+                       tuple(r.rotation for r in batch.rotations if r.chat == chat)) for chat in batch.chats()}
+
+
+def test_the_example_roster_passes_the_rules() -> None:
+    """No gap, and no 值班员 more than 24 hours on duty without 8 hours off, over two years (holidays too)."""
+    limits = DutyLimits()
+    for chat, plan in _example_plans().items():
+        result = resolve(plan, date(2026, 1, 1), date(2027, 12, 31), HolidayCalendar(), SHANGHAI, limits)
+        found = coverage(result, at(date(2026, 1, 2), 0), at(date(2027, 12, 31), 0), lambda p: True, limits)
+        assert found.gaps == [] and found.strains == [], chat
+
+
+def test_substitutes_stay_within_the_limits_or_the_slot_is_a_gap() -> None:
+    plan = _example_plans()["wecom_duty"]
+    leave = Leave("zhao_min", at(date(2026, 11, 25), 0), at(date(2026, 11, 26), 0))
+    two = resolve(replace(plan, leaves=(leave,)), date(2026, 11, 23), date(2026, 11, 28), HolidayCalendar(),
+                  SHANGHAI, DutyLimits())
+    assert all(s.person != "zhao_min" or not leave.overlaps(s.start, s.end) for s in two.segments)
+    # 孙丽, the only other officer, works 24 hours on and 24 off: she may take none of 赵敏's shifts.
+    assert {(g.day, g.shift) for g in two.unfilled if g.role is OFFICER} == {
+        (date(2026, 11, 24), "夜班"), (date(2026, 11, 25), "白班")}
+    window = (at(date(2026, 11, 23), 0), at(date(2026, 11, 28), 0))
+    assert coverage(two, *window, lambda p: True, DutyLimits()).strains == []
+    without = resolve(replace(plan, leaves=(leave,)), date(2026, 11, 23), date(2026, 11, 28), HolidayCalendar(),
+                      SHANGHAI)
+    assert not [g for g in without.unfilled if g.role is OFFICER]  # without limits: 孙丽 would do 48 hours

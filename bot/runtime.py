@@ -21,7 +21,7 @@ from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
 from bot.spool import Spool
 from bot.spool_keeper import SpoolKeeper
-from handlers import assignment, classify, grading, query, report, roster, workflow
+from handlers import assignment, classify, grading, offer, query, report, roster, workflow
 from handlers import help as help_feature
 from handlers.duty import DutyLookup
 from handlers.roster_service import RosterDuty
@@ -33,9 +33,10 @@ PROBE_EVERY = 5.0
 
 
 def build_dispatcher() -> Dispatcher:
-    # Order matters only for fallbacks: a pending grade answer first, the unknown-command hint last.
+    # Order matters only for fallbacks: a pending grade answer first; the offer to register a
+    # verb-less report (and its answer) before the unknown-command hint, last.
     return Dispatcher(grading.router, report.router, assignment.router, classify.router, workflow.router,
-                      query.router, roster.router, help_feature.router)
+                      query.router, roster.router, offer.router, help_feature.router)
 
 
 @dataclass

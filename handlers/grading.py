@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from bot.vocab import Grade, ItemStatus
 from handlers import items as common
 from handlers.context import Context, Outcome
-from handlers.parsing import parse_grade, strip_separators, take_item_ref
+from handlers.parsing import grade_like, parse_grade, strip_separators, take_item_ref
 from handlers.permissions import Action, describe, may_downgrade
 from handlers.policy import deadlines, local_time, notice_mentions, remaining_text, span_text, unique
 from handlers.router import Router, Usage
@@ -25,6 +25,9 @@ from store.models import Item
 
 USAGE = "用法：定级 #编号 等级，例如：定级 #12 较大（等级为 重大、较大 或 一般，也可写 1、2、3）"
 NOT_A_GRADE = "“{word}”不是有效等级，请用 重大、较大 或 一般（也可写 1、2、3）。"
+# A word meant as a grade that is none of ours (特别重大, 四级, a bare 4): the list of grades.
+GRADE_LIST = "等级只有三级：重大、较大、一般（也可回复 1、2、3）。"
+GRADE_LIST_FOR = "等级只有三级：重大、较大、一般（也可写 1、2、3）。请发送“定级 #{n} 重大/较大/一般”。"
 SAME_GRADE = "#{n} 已定为{grade}，无需调整。"
 EXPIRED = "#{n} 的定级询问已于 {at} 过期。请发送“定级 #{n} 重大/较大/一般”完成定级。"
 DOWNGRADE_NEEDS_REASON = "下调等级须说明理由，例如：定级 #{n} {grade} 理由：经核实影响范围有限"
@@ -67,12 +70,19 @@ def parse_grade_words(number: int, words: str) -> GradeCommand | Usage:
     if grade is None:
         marked = _REASON.search(words)  # "一般理由：…" typed without a space
         if marked is None or (grade := parse_grade(words[: marked.start()])) is None:
-            return Usage(NOT_A_GRADE.format(word=word))
+            return Usage(GRADE_LIST_FOR.format(n=number) if _meant_as_grade(words) else NOT_A_GRADE.format(word=word))
         rest = words[marked.start() :]
     rest = strip_separators(rest)
     marked = _REASON.match(rest)
     reason = strip_separators(rest[marked.end() :]) if marked else rest
     return GradeCommand(number, grade, reason)
+
+
+def _meant_as_grade(words: str) -> bool:
+    """"特别重大" / "4" / "四级理由：…" after the item number: a grade, though none of ours."""
+    marked = _REASON.search(words)
+    word = words[: marked.start()] if marked is not None else words.partition(" ")[0]
+    return grade_like(word, loose=True)
 
 
 def parse_grade_command(rest: str) -> GradeCommand | Usage:
@@ -100,24 +110,30 @@ async def _shorthand_grade(ctx: Context) -> Outcome | None:
         return None
     command = parse_grade_words(*ref)
     if isinstance(command, Usage):
-        return None  # "#12 something": not a grade, left to the other readers of free text
+        # "#12 特别重大" was meant as a grade; "#12 something" is left to the other readers of free text.
+        return Outcome.say(command.hint) if _meant_as_grade(ref[1]) else None
     return await grade_item(ctx, command)
 
 
 @router.fallback
 async def answer_grade_question(ctx: Context) -> Outcome | None:
     """A bare "1" / "重大" from someone the bot asked for a grade in this chat; or "#12 重大"
-    (any form of the number, a grade word) from anyone, read as 定级 #12 重大."""
+    (any form of the number, a grade word) from anyone, read as 定级 #12 重大. A word meant as a
+    grade that is none of ours ("特别重大", "4") gets the list of grades; the question stays open."""
     grade = parse_grade(ctx.text)
-    if grade is None:
+    if grade is None and not grade_like(ctx.text, loose=True):
         return await _shorthand_grade(ctx)
     question = await pending.find(ctx.session, ctx.chat.platform.value, ctx.chat.id, ctx.sender.id)
     if question is None or question.kind != "grade" or question.item_id is None:
+        if grade is None or (question is not None and question.kind == pending.OFFER_REPORT):
+            return None  # the latest question put to this person is the offer to register (offer.py)
         return await _not_asked(ctx)
     number = int(question.payload.get("number", 0))
     if question.expires_at <= ctx.now:
         await ctx.session.delete(question)
         return Outcome.say(EXPIRED.format(n=number, at=local_time(question.expires_at, ctx.tz)))
+    if grade is None:
+        return Outcome.say(GRADE_LIST)
     item = await common.load_open(ctx, number, Action.GRADE)
     if isinstance(item, Outcome):
         await ctx.session.delete(question)

@@ -35,6 +35,16 @@ _GRADE_WORDS = {
     "iii": Grade.GENERAL,
 }
 
+# Unmistakably meant as a grade, but none of ours (DOMAIN: 重大 / 较大 / 一般): 特别重大 is the
+# national level above 重大.
+_NOT_GRADES = frozenset({"特别重大", "特重大", "特大", "特别严重", "较重大", "较严重"})
+# Levels of other scales and everyday words of severity: a grade where one is expected, or when
+# written as a level ("四级", "红色预警"); on their own they are as likely something else.
+_OTHER_LEVELS = frozenset({
+    "0", "4", "5", "6", "7", "8", "9", "零", "四", "五", "六", "七", "八", "九", "iv", "v", "vi",
+    "大", "中", "小", "高", "低", "中等", "较高", "较低", "较小", "普通", "轻微", "一般性",
+    "严重", "紧急", "特急", "加急", "重要", "红", "橙", "黄", "蓝", "红色", "橙色", "黄色", "蓝色",
+})
 
 # Chinese punctuation is part of what people write (a summary, a verdict): keep it as typed.
 # Everything else full-width (＃, digits, letters, the ideographic space) is folded by NFKC.
@@ -58,9 +68,10 @@ def strip_separators(text: str) -> str:
 
 
 def split_verb(text: str, verbs: list[str]) -> tuple[str, str] | None:
-    """Match the longest verb at the start of normalized text; return (verb, rest)."""
+    """Match the longest verb at the start of normalized text, ignoring letter case ("HELP",
+    "Help"); return (verb as registered, rest)."""
     for verb in sorted(verbs, key=len, reverse=True):
-        if text.startswith(verb):
+        if text[: len(verb)].casefold() == verb.casefold():
             # "上报xxx" without a space is accepted: phone users often omit it.
             return verb, strip_separators(text[len(verb) :])
     return None
@@ -77,10 +88,32 @@ def take_item_ref(text: str) -> tuple[int, str] | None:
     return number, strip_separators(text.strip()[match.end() :])
 
 
-def parse_grade(word: str) -> Grade | None:
+def _grade_word(word: str) -> str:
     cleaned = word.strip().strip("级").strip().lower()
-    cleaned = cleaned.removesuffix("舆情").removesuffix("级").strip()
-    return _GRADE_WORDS.get(cleaned)
+    return cleaned.removesuffix("舆情").removesuffix("级").strip()
+
+
+def parse_grade(word: str) -> Grade | None:
+    return _GRADE_WORDS.get(_grade_word(word))
+
+
+def grade_like(word: str, *, loose: bool = False) -> bool:
+    """Whether a word that is not one of the three grades was meant as a grade, so that it gets
+    the list of grades instead of "unrecognised": the national scale's 特别重大, a level outside
+    1–3 written as a level (四级, 4级, Ⅳ级), a warning colour (红色预警). `loose` adds what is a
+    grade only where one is expected — answering the grade question, after "#12" or 定级: a
+    bare 4, 五, 大, 严重, 红色."""
+    if parse_grade(word) is not None:
+        return False
+    cleaned = word.strip().lower()
+    for suffix in ("舆情", "事件", "响应"):
+        cleaned = cleaned.removesuffix(suffix).strip()
+    # Written as a level ("四级", "红色预警"), a word of severity is meant as a grade anywhere.
+    marked = cleaned.endswith(("级", "预警"))
+    cleaned = cleaned.removesuffix("预警").removesuffix("级").strip()
+    if cleaned in _NOT_GRADES:
+        return True
+    return cleaned in _OTHER_LEVELS and (loose or marked)
 
 
 def split_list(text: str) -> list[str]:

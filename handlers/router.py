@@ -1,16 +1,23 @@
 """Routing: a parser turns the text after a verb into a typed command (or a usage error); the
 handler acts on the typed command. Each feature module owns one Router; the app includes them
-explicitly, in order. Fallbacks (no verb matched) are tried in inclusion order.
+explicitly, in order. Fallbacks (no verb matched) are tried in inclusion order; when none takes
+the text, the "unrecognised" handlers are, with the Dispatcher's did-you-mean suggestion.
+
+A message may hold several commands (handlers/segments.py says where each begins): each is run
+as if sent alone, in order, in the message's one transaction, and the replies are concatenated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
+from bot.messages import Reply
 from handlers.context import Context, Outcome
 from handlers.parsing import split_verb
+from handlers.segments import MAX_COMMANDS, Segment, partial_notice, split_commands
+from handlers.typos import Suggestion, Verb, suggest
 
 T = TypeVar("T")
 
@@ -31,6 +38,9 @@ class Route(Generic[T]):
 
 
 Fallback = Callable[[Context], Awaitable[Outcome | None]]
+# The last word on a text nothing understood; the second argument is the corrected text when the
+# text is one character off a command ("签手 #5" → "签收 #5"), else None.
+Unrecognised = Callable[[Context, Suggestion | None], Awaitable[Outcome | None]]
 
 
 class Router:
@@ -38,6 +48,7 @@ class Router:
         self.name = name
         self.routes: list[Route[Any]] = []
         self.fallbacks: list[Fallback] = []
+        self.unrecognised_handlers: list[Unrecognised] = []
 
     def command(
         self, *verbs: str, parse: Callable[[str], T | Usage], summary: str
@@ -52,6 +63,10 @@ class Router:
 
     def fallback(self, handle: Fallback) -> Fallback:
         self.fallbacks.append(handle)
+        return handle
+
+    def unrecognised(self, handle: Unrecognised) -> Unrecognised:
+        self.unrecognised_handlers.append(handle)
         return handle
 
 
@@ -71,7 +86,48 @@ class Dispatcher:
     def summaries(self) -> list[str]:
         return [route.summary for router in self.routers for route in router.routes]
 
+    def suggest(self, text: str) -> Suggestion | None:
+        """The corrected text when `text` starts with a verb one character off (handlers/typos.py)."""
+        verbs = {verb: Verb(id(route), self._accepts(route)) for verb, route in self._by_verb.items()}
+        found = suggest(text, verbs)
+        if found is not None and found.bare:
+            parsed = self._by_verb[found.text].parse("")
+            found = replace(found, usage=parsed.hint if isinstance(parsed, Usage) else "")
+        return found
+
+    @staticmethod
+    def _accepts(route: Route[Any]) -> Callable[[str], bool]:
+        return lambda rest: not isinstance(route.parse(rest), Usage)
+
     async def run(self, ctx: Context) -> Outcome:
+        """Run every command of the message in order; see handlers/segments.py for the rule."""
+        segments = split_commands(ctx.text, self._by_verb)
+        if len(segments) == 1:
+            return await self.run_one(ctx)
+        done = self._runnable(segments)
+        replies: list[Reply] = []
+        for segment in done:
+            # Each command sees its own text, and who is on duty afresh (a 换班 above may change it).
+            outcome = await self.run_one(replace(ctx, text=segment.text, _on_duty=None))
+            replies += outcome.replies
+        if len(done) < len(segments):
+            replies.append(Reply(partial_notice(len(done), segments[len(done) :])))
+        return Outcome(tuple(replies))
+
+    def _runnable(self, segments: list[Segment]) -> list[Segment]:
+        """The leading commands that are surely commands: all, unless a later line that starts
+        with a verb (but no item number) does not parse — then it may be text of the command
+        above, and it and what follows are not run."""
+        for index, segment in enumerate(segments):
+            if index == MAX_COMMANDS or (index > 0 and not segment.certain and not self._parses(segment.text)):
+                return segments[:index]
+        return segments
+
+    def _parses(self, text: str) -> bool:
+        matched = split_verb(text, list(self._by_verb))
+        return matched is not None and not isinstance(self._by_verb[matched[0]].parse(matched[1]), Usage)
+
+    async def run_one(self, ctx: Context) -> Outcome:
         matched = split_verb(ctx.text, list(self._by_verb))
         if matched is not None:
             verb, rest = matched
@@ -83,6 +139,12 @@ class Dispatcher:
         for router in self.routers:
             for fallback in router.fallbacks:
                 outcome = await fallback(ctx)
+                if outcome is not None:
+                    return outcome
+        suggestion = self.suggest(ctx.text)
+        for router in self.routers:
+            for handle in router.unrecognised_handlers:
+                outcome = await handle(ctx, suggestion)
                 if outcome is not None:
                     return outcome
         return Outcome()

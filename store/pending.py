@@ -1,6 +1,9 @@
 """Pending questions: the bot asked someone something and waits for the answer.
 
 Keyed by platform+chat+user like an FSM storage, but in the database so a restart keeps them.
+One question per person and chat: asking replaces the earlier one, so the most recent question is
+the one a bare answer ("1", "同意") answers. Kinds: "grade" (handlers/report.py asks, grading.py
+reads the answer), "swap" (handlers/roster.py), OFFER_REPORT (handlers/offer.py).
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.models import PendingQuestion, table_of
+
+# "Register this message as a report?" — payload: the text, the message id, and the item whose
+# grade question it replaced, if any.
+OFFER_REPORT = "offer_report"
 
 _QUESTIONS = table_of(PendingQuestion)
 # Built once (see store/dialect.Prepared): every 上报 and every answer runs them.

@@ -107,8 +107,12 @@ async def test_number_and_grade_without_the_verb_is_a_grade_command(bot: Bot) ->
     assert reply["text"].startswith("【舆情通报】#1 等级调整：较大 → 重大")
     refused = await bot.say("liu_yang", "#1 一般")  # the same permission as 定级
     assert refused["text"].startswith("抱歉，您无权对 #1 执行“定级”")
-    for text in ("1 2", "#1 特大"):  # no number mark, or no grade: not read as grading
-        assert (await bot.say("li_hua", text))["text"].startswith("未识别的指令")
+    # no number mark: not read as grading
+    assert (await bot.say("li_hua", "1 2"))["text"].startswith("未识别的指令")
+    # a grade of another scale (特大 = 特别重大): not graded, the list of grades (issue #14 p3)
+    assert (await bot.say("li_hua", "#1 特大"))["text"] == (
+        "等级只有三级：重大、较大、一般（也可写 1、2、3）。请发送“定级 #1 重大/较大/一般”。"
+    )
     assert [e.after["grade"] for e in await events(bot, "regraded")] == ["重大"]
 
 
@@ -268,7 +272,8 @@ async def test_bad_input_gets_clear_answers_and_writes_nothing(bot: Bot) -> None
     cases = {
         "随便聊聊": "未识别的指令。发送“帮助”查看可用指令。",
         "查询 #99": "未找到 #99，请用“待办”查看当前事项，或核对编号。",
-        "定级 #1 特大": "“特大”不是有效等级，请用 重大、较大 或 一般（也可写 1、2、3）。",
+        "定级 #1 特大": "等级只有三级：重大、较大、一般（也可写 1、2、3）。请发送“定级 #1 重大/较大/一般”。",
+        "定级 #1 随便": "“随便”不是有效等级，请用 重大、较大 或 一般（也可写 1、2、3）。",
         "定级 重大": "用法：定级 #编号 等级",
         "转办 #1 城官镇": "未找到单位“城官镇”。您是不是要找：清河县城关镇人民政府？",
         "回应 #1 发朋友圈 已处理": "用法：回应 #编号 方式",

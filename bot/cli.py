@@ -2,7 +2,8 @@
 
 Every command finds its config and database the same way (bot/cli_locate.py) and says which it
 used; doctor and send-test live in bot/cli_doctor.py, audit export in bot/cli_audit.py, the
-Chinese argparse in bot/cli_parser.py, the roster commands in bot/roster_cli.py.
+Chinese argparse in bot/cli_parser.py, the roster commands in bot/roster_cli.py, the intake API's
+tokens in bot/cli_api.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 from bot import logs
 from bot.app import LIVE_CHANNELS, SIMULATOR, create_app
 from bot.channels.base import ChannelStartError, Check
+from bot.cli_api import add_api_commands
 from bot.cli_audit import cmd_audit_export
 from bot.cli_doctor import cmd_doctor, cmd_send_test, doctor_checks
 from bot.cli_locate import (
@@ -327,6 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_options(export)
     export.set_defaults(func=cmd_audit_export)
     add_roster_commands(sub)
+    add_api_commands(sub)
     return parser
 
 

@@ -75,3 +75,11 @@ class Category(StrEnum):
     HIGHER_LEVEL = "上级要求"
     RUMOUR = "谣言"
     OTHER = "其他"
+
+
+class Scope(StrEnum):
+    """What an intake-API token may do; a token holds a list of these (stored as these words)."""
+
+    ITEMS_WRITE = "items:write"
+    ITEMS_READ = "items:read"
+    CLASSIFIED_READ = "classified:read"

@@ -34,6 +34,7 @@ from bot.clock import ManualClock
 from bot.config import Config, load_config
 from bot.runtime import RUNTIME, Runtime
 from store.db import Database
+from store.models import Base
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_CONFIG = ROOT / "config.example.toml"
@@ -42,12 +43,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 PG_URL = os.environ.get("DUTYBOT_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 T = TypeVar("T")
-TABLES = [
-    "rate_events", "rate_keys", "inbound_seen", "channel_status", "item_units", "item_events",
-    "pending_questions", "outbox", "chat_messages", "items", "signature_uses",
-    "roster_templates", "roster_rotations", "roster_assignments", "roster_overrides", "roster_leaves",
-    "roster_shifts", "roster_roll_calls",
-]
+# Every table but the counters (reset to 0 instead): a table a migration adds is emptied too.
+TABLES = [table.name for table in Base.metadata.sorted_tables if table.name != "counters"]
 
 
 # -- network guard ----------------------------------------------------------------------------

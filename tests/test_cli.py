@@ -87,7 +87,8 @@ def test_help_is_chinese_throughout(argv: list[str], capsys: pytest.CaptureFixtu
 
 @pytest.mark.parametrize(("argv", "prog", "message"), [
     (["docter"], "dutybot",
-     "未知的命令“docter”。您是否要输入 doctor？可选：demo、serve、check-config、db、doctor、send-test、audit、roster"),
+     "未知的命令“docter”。您是否要输入 doctor？可选：demo、serve、check-config、db、doctor、send-test、audit、roster、"
+     "api"),
     ([], "dutybot", "缺少必填参数：命令"),
     (["audit", "export"], "dutybot audit export", "缺少必填参数：--since"),
     (["audit", "export", "--since", "2026-01-01", "--format", "xml"], "dutybot audit export",

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.api import items as intake
 from bot.channels import local
 from bot.channels.base import Channel
 from bot.channels.registry import build_channels
@@ -40,7 +41,7 @@ def create_app(
 
     `simulator` turns the local channel and /sim on or off; by default the config decides.
     """
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[not_kept_is_503])
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[not_kept_is_503, intake.api_errors])
     runtime = Runtime.build(config, clock or SystemClock())
     app[RUNTIME] = runtime
     channels, off = build_channels(runtime, os.environ if environ is None else environ)
@@ -96,6 +97,7 @@ def create_app(
     app[SIMULATOR] = config.server.simulator if simulator is None else simulator
     if app[SIMULATOR]:
         local.setup(app)
+    intake.setup(app, runtime)  # answers only requests with a valid token: no token, no open door
     app.router.add_get("/", home_page)
     app.router.add_get("/favicon.svg", favicon)
     app.router.add_get("/favicon.ico", favicon)  # asked for by browsers on pages without an icon (/healthz)

@@ -104,6 +104,20 @@ class SpoolSection(_Model):
     write_budget_seconds: float = Field(default=3.0, gt=0, le=30)
 
 
+class ApiSection(_Model):
+    """The intake API (/api/v1) for monitoring systems and the 12345 platform. It answers only
+    requests with a valid token (`dutybot api token create`): with no token, no open door."""
+
+    # Requests per token per minute; more get 429 with Retry-After.
+    rate_limit_per_minute: int = Field(default=600, ge=1, le=100_000)
+    # The largest request body accepted (bytes); larger ones get 413 before they are read.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Items in one POST /api/v1/items:batch.
+    batch_max_items: int = Field(default=500, ge=1, le=500)
+    # GET /api/v1/items: items per page (default and most).
+    page_size: int = Field(default=50, ge=1, le=500)
+
+
 class DatabaseSection(_Model):
     url: str = "sqlite+aiosqlite:///var/dutybot.db"
 
@@ -370,6 +384,7 @@ class Config(_Model):
     database: DatabaseSection = DatabaseSection()
     delivery: DeliverySection = DeliverySection()
     spool: SpoolSection = SpoolSection()
+    api: ApiSection = ApiSection()
     units: list[UnitConfig] = Field(min_length=1)
     people: list[PersonConfig] = Field(min_length=1)
     chats: list[ChatConfig] = Field(min_length=1)

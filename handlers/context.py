@@ -12,6 +12,7 @@ from bot.config import ChatConfig, Config, PersonConfig
 from bot.directory import Directory
 from bot.messages import InboundMessage, Reply
 from handlers.duty import DutyLookup, OnDuty
+from handlers.ops.base import Work
 from store import audit
 
 
@@ -49,6 +50,13 @@ class Context:
     def name(self, person_id: str) -> str:
         person = self.directory.people.get(person_id)
         return person.name if person else person_id
+
+    def work(self) -> Work:
+        """This message's unit of work for an operation (handlers/ops), sharing its duty lookup."""
+        work = Work(self.session, self.config, self.directory, self.duty, self.now)
+        if self._on_duty is not None:
+            work._on_duty[self.chat.id] = self._on_duty
+        return work
 
     async def refuse(self, text: str, *, action: str, item_id: int | None = None) -> Outcome:
         """Answer politely and record nothing but the refusal itself in the audit trail."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.config import Config
 from bot.vocab import FINAL_STATUSES, Grade, ItemStatus
 from handlers.context import Context, Outcome
 from handlers.deadline_rules import ItemClocks, next_point_at
@@ -170,6 +171,11 @@ def item_clocks(item: Item) -> ItemClocks:
 
 
 def reschedule(ctx: Context, item: Item, *, skip_past: bool = False) -> None:
+    """schedule_next for a chat command's item (see there)."""
+    schedule_next(item, ctx.config, ctx.now, skip_past=skip_past)
+
+
+def schedule_next(item: Item, config: Config, now: datetime, *, skip_past: bool = False) -> None:
     """The item's clocks changed (reported, graded, acknowledged, answered…): put its next
     reminder point where the deadline sweep will find it — at once when a point between the
     last sweep and now is still owed, else at the point's own time. (Not simply "now": a sweep
@@ -182,8 +188,8 @@ def reschedule(ctx: Context, item: Item, *, skip_past: bool = False) -> None:
         item.next_reminder_at = None
         return
     if skip_past or item.reminded_until is None:
-        item.reminded_until = ctx.now
-    item.next_reminder_at = next_point_at(item_clocks(item), ctx.config.policy, ctx.tz, item.reminded_until)
+        item.reminded_until = now
+    item.next_reminder_at = next_point_at(item_clocks(item), config.policy, config.tz, item.reminded_until)
 
 
 def advance_status(item: Item, status: ItemStatus) -> None:

@@ -21,6 +21,7 @@ from bot.messages import Reply
 from handlers import report
 from handlers.context import Context, Outcome
 from handlers.intake import reads_like_report
+from handlers.ops import notify
 from handlers.policy import local_time
 from handlers.router import Router
 from handlers.typos import Suggestion
@@ -53,7 +54,7 @@ async def offer_as_report(ctx: Context, suggestion: Suggestion | None) -> Outcom
         asked_at=ctx.now, expires_at=ctx.now + timedelta(minutes=OFFER_MINUTES),
         payload={"text": ctx.text, "message_id": ctx.message.message_id, "waiting": waiting},
     )
-    text = OFFER if waiting is None else OFFER + "\n" + report.STILL_UNGRADED.format(n=waiting)
+    text = OFFER if waiting is None else OFFER + "\n" + notify.STILL_UNGRADED.format(n=waiting)
     return Outcome.say(text)
 
 
@@ -86,5 +87,5 @@ async def _still_waiting(ctx: Context, outcome: Outcome, number: object) -> Outc
     if item is None or item.grade is not None:
         return outcome
     first, *others = outcome.replies
-    note = report.STILL_UNGRADED.format(n=number)
+    note = notify.STILL_UNGRADED.format(n=number)
     return Outcome((Reply(f"{first.text}\n{note}", first.mentions), *others))

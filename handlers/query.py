@@ -89,7 +89,7 @@ def _timeline_lines(ctx: Context, item: Item, events: Sequence[ItemEvent]) -> li
     for event in events:
         if event.action == "refused":
             continue
-        detail = f" {event.detail}" if _detail_shown(item, event.action) and event.detail else ""
+        detail = f" {event.detail}" if detail_shown(item, event.action) and event.detail else ""
         action = ACTIONS.get(event.action, event.action)
         who = ctx.config.bot.name if event.actor == "bot" else ctx.name(event.actor)
         line = f"· {local_time(event.at, ctx.tz)} {who} {action}{detail}"
@@ -98,7 +98,7 @@ def _timeline_lines(ctx: Context, item: Item, events: Sequence[ItemEvent]) -> li
     return lines
 
 
-def _detail_shown(item: Item, action: str) -> bool:
+def detail_shown(item: Item, action: str) -> bool:
     """Whether the timeline shows an entry's detail. A 涉密 item's timeline shows only what names
     no content — grades, units, item numbers, referrals (001 第十七条); never the text of a
     progress note, a response, a result, a reason or a sent notice."""

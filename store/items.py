@@ -124,3 +124,24 @@ async def latest_by_link_key(session: AsyncSession, link_key: str, since: dateti
     key are sorted in memory)."""
     result = await session.execute(_BY_LINK_KEY, {"link_key": link_key, "since": since})
     return result.scalar_one_or_none()
+
+
+async def page(
+    session: AsyncSession, *, statuses: Sequence[str] = (), grade: str | None = None, unit: str | None = None,
+    since: datetime | None = None, before_number: int | None = None, limit: int = 50,
+) -> list[Item]:
+    """Items newest first (by number), after the keyset cursor `before_number`: an item reported
+    while a client pages is above its first page, never inside a later one (nothing skipped or
+    repeated). `unit`: items assigned to that unit, as lead or co-unit."""
+    query = select(Item).order_by(Item.number.desc()).limit(limit)
+    if statuses:
+        query = query.where(Item.status.in_(list(statuses)))
+    if grade is not None:
+        query = query.where(Item.grade == grade)
+    if unit is not None:
+        query = query.where(Item.id.in_(select(ItemUnit.item_id).where(ItemUnit.unit_id == unit)))
+    if since is not None:
+        query = query.where(Item.reported_at >= since)
+    if before_number is not None:
+        query = query.where(Item.number < before_number)
+    return list((await session.execute(query)).scalars())

@@ -213,6 +213,11 @@ class DingtalkChannelConfig(_Model):
     chats: list[str] = Field(min_length=1)
     mode: Literal["http", "stream"] = "http"
     app_key_env: EnvName = "DUTYBOT_DINGTALK_APP_KEY"  # Stream mode only (clientId)
+    # The app's robot (robotCode, by default the app key when one is set) and organisation
+    # (chatbotCorpId). A callback's signature covers only its timestamp: a message naming another
+    # robot or organisation is refused, whatever its signature.
+    robot_code: str | None = Field(default=None, min_length=1, max_length=128)
+    corp_id: str | None = Field(default=None, min_length=1, max_length=128)
     app_secret_env: EnvName = "DUTYBOT_DINGTALK_APP_SECRET"
     webhook_env: EnvName = "DUTYBOT_DINGTALK_WEBHOOK"
     secret_env: EnvName = "DUTYBOT_DINGTALK_SECRET"

@@ -53,6 +53,11 @@ class Metrics:
             "DingTalk callbacks refused: a signature (timestamp+sign) came back with another msgId after 2 s",
             ["channel"], registry=self.registry,
         )
+        self.foreign_robot_refused = Counter(
+            "dutybot_callback_foreign_robot_refused_total",
+            "DingTalk messages refused: robotCode or chatbotCorpId not the configured app's",
+            ["channel"], registry=self.registry,
+        )
         self.reply_urls_dropped = Counter(
             "dutybot_reply_urls_dropped_total",
             "Reply URLs from callbacks dropped because they were not the platform's own endpoint",

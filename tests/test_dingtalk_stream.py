@@ -163,3 +163,16 @@ async def test_a_stream_message_is_acked_only_once_kept_issue13_p1(
     bot.runtime.spool.max_bytes = 1 << 20
     again = await fake.push(fake.message("上报 西岸滨河路路灯不亮", msg_id="msgSTREAM-LOST"))  # the redelivery
     assert again["code"] == 200 and await count(bot, Item) == 2
+
+
+async def test_a_frame_for_another_robot_is_not_handled_issue15(bot: Bot, fake: FakeDingTalk) -> None:
+    """Stream mode knows the app key, which is the robot's code: a message naming another robot or
+    none is refused (the signature-free Stream frame is still checked like a callback body)."""
+    await fake.wait_connected()
+    foreign = fake.message("上报 伪造线索 城关镇人民路发生火灾")
+    foreign["robotCode"] = "dingOtherRobot"
+    ack = await fake.push(foreign)
+    assert ack["code"] != 200
+    assert await count(bot, Item) == 0 and await count(bot, InboundSeen) == 0
+    assert (await fake.push(fake.message("上报 城关镇人民路发生火灾，网传多人受伤")))["code"] == 200
+    assert await count(bot, Item) == 1

@@ -81,6 +81,7 @@ REFUSED = "签名无效或时间戳超出允许范围。"
 TOO_LARGE = "请求体过大（上限 64 KiB）。"
 BAD_BODY = "请求体不是有效的钉钉机器人消息。"
 SIGNATURE_REUSED = "该签名已被另一条消息使用过，请求被拒绝。"
+FOREIGN_ROBOT = "消息不是发给本应用机器人的，请求被拒绝。"
 
 
 # -- inbound: parsing -------------------------------------------------------------------------------
@@ -97,6 +98,8 @@ class RobotMessage:
     staff_id: str | None  # senderStaffId: the userId, present for members of the robot's org
     session_webhook: str | None
     session_expires_at: datetime | None
+    robot_code: str | None = None  # robotCode: the app robot the message was sent to
+    corp_id: str | None = None  # chatbotCorpId: the robot's organisation
 
 
 def _string(data: Mapping[str, Any], key: str) -> str | None:
@@ -147,6 +150,7 @@ def parse_robot_message(data: object) -> RobotMessage | None:
         msg_id=msg_id, text=text, conversation_id=conversation,
         conversation_type=_string(data, "conversationType") or "",
         staff_id=_string(data, "senderStaffId"),
+        robot_code=_string(data, "robotCode"), corp_id=_string(data, "chatbotCorpId"),
         # A reply URL without a known lifetime is not used.
         session_webhook=session if expires_ms is not None else None,
         session_expires_at=from_epoch_ms(expires_ms) if session and expires_ms is not None else None,
@@ -235,6 +239,8 @@ class DingtalkChannel:
         if message is None:
             log.warning("dingtalk %s: a signed callback with a malformed body was refused", self.id)
             return _error(BAD_BODY, 400)
+        if not self.ours(message):
+            return _error(FOREIGN_ROBOT, 403)
         timestamp = parse_timestamp(request.headers.get("timestamp"))
         if timestamp is None or not await self.guard.admit(timestamp, message.msg_id):
             return _error(SIGNATURE_REUSED, 401)
@@ -249,7 +255,23 @@ class DingtalkChannel:
         if message is None:
             log.warning("dingtalk %s: a malformed stream message was refused", self.id)
             return False
+        if not self.ours(message):
+            return False
         await self.receive(message)
+        return True
+
+    def ours(self, message: RobotMessage) -> bool:
+        """Whether the message was sent to this app's robot in this organisation, as far as the
+        config names them (robot_code, else the app key; corp_id). The callback's signature covers
+        only its timestamp, so a captured header pair could carry a body meant for another robot."""
+        expected = (("robotCode", self.config.robot_code or self.settings.app_key, message.robot_code),
+                    ("chatbotCorpId", self.config.corp_id, message.corp_id))
+        for field, want, got in expected:
+            if want is not None and got != want:
+                self.runtime.metrics.foreign_robot_refused.labels(channel=self.id).inc()
+                log.warning("dingtalk %s: message %s refused: %s %s is not the configured one", self.id,
+                            clip(message.msg_id), field, clip(got))
+                return False
         return True
 
     async def receive(self, message: RobotMessage) -> None:

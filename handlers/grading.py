@@ -1,4 +1,5 @@
-"""定级 and the answer to the grade question: set the grade, compute the clocks, notify by policy.
+"""定级 and the answer to the grade question: the chat door of the grade operation
+(handlers/ops/grade.py; its notice from handlers/ops/notify.py).
 
 One rule for who may grade (004 第六条), whatever the path — `定级 #N 等级`, `#N 等级`, or a
 bare `1`/`重大` answering the grade question: `policy.grade_by`. Lowering a grade also needs a
@@ -10,17 +11,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from bot.vocab import Grade, ItemStatus
+from bot.vocab import Grade
 from handlers import items as common
 from handlers.context import Context, Outcome
+from handlers.ops import grade as ops
+from handlers.ops import notify
+from handlers.ops.base import Actor
+from handlers.ops.grade import GradeRefused, Refusal
 from handlers.parsing import grade_like, parse_grade, strip_separators, take_item_ref
-from handlers.permissions import Action, describe, may_downgrade
-from handlers.policy import deadlines, local_time, notice_mentions, remaining_text, span_text, unique
+from handlers.permissions import Action
+from handlers.policy import local_time
 from handlers.router import Router, Usage
-from store import audit, pending
 from store import items as item_store
+from store import pending
 from store.models import Item
 
 USAGE = "用法：定级 #编号 等级，例如：定级 #12 较大（等级为 重大、较大 或 一般，也可写 1、2、3）"
@@ -32,28 +36,10 @@ SAME_GRADE = "#{n} 已定为{grade}，无需调整。"
 EXPIRED = "#{n} 的定级询问已于 {at} 过期。请发送“定级 #{n} 重大/较大/一般”完成定级。"
 DOWNGRADE_NEEDS_REASON = "下调等级须说明理由，例如：定级 #{n} {grade} 理由：经核实影响范围有限"
 DOWNGRADE_REFUSED = "抱歉，#{n} 由{old}下调为{grade}须由{who}决定。"
-HEADER_NEW = "【舆情通报】#{n} {grade}舆情"
-HEADER_REGRADE = "【舆情通报】#{n} 等级调整：{old} → {grade}"
-HEADER_DOWNGRADE = "【舆情通报】#{n} 等级调整（下调）：{old} → {grade}"
-ADJUSTMENT = "原定级：{grader} {at}（{old}）\n调整理由：{reason}\n"
-NOTICE_BODY = (
-    "摘要：{summary}\n"
-    "来源：{source}\n"
-    "牵头单位：{units}\n"
-    "定级：{who} {at}\n"
-    "{adjustment}"
-    "签收时限：{pass_on}（上报后{pass_on_span}内{pass_on_state}）\n"
-    "回应时限：{response}（上报后{response_span}内{response_state}）\n"
-    "{ask}"
-)
-ASK_ACK = "请相关负责同志及时签收处置：发送“签收 #{n}”。"
-ASK_CONTINUE = "该线索已签收，请按调整后的时限继续处置。"
-EMERGENCY_WARNING = "\n提示：该线索类别为“{category}”，定为一般请再次研判确认。"
 
 router = Router("grading")
 SHORTHAND = re.compile(r"^(#|第?\d+号)")
 _REASON = re.compile(r"(?:理由|原因)[:：\s]*")
-_RANK = {Grade.GENERAL: 0, Grade.SIGNIFICANT: 1, Grade.MAJOR: 2}
 
 
 @dataclass(frozen=True)
@@ -154,117 +140,28 @@ async def _not_asked(ctx: Context) -> Outcome | None:
     return await common.permitted(ctx, item, Action.GRADE)
 
 
-def is_downgrade(old: Grade | None, new: Grade) -> bool:
-    return old is not None and _RANK[new] < _RANK[old]
-
-
-async def _downgrade_refusal(ctx: Context, item: Item, old: Grade, grade: Grade, reason: str) -> Outcome | None:
-    policy = ctx.config.policy
-    if not may_downgrade(ctx.sender.id, item.lead_unit_id, await ctx.on_duty(), ctx.directory, policy):
-        text = DOWNGRADE_REFUSED.format(n=item.number, old=old.value, grade=grade.value,
-                                        who=describe(policy.downgrade_by, unit_word="牵头单位"))
-        return await ctx.refuse(text, action=Action.GRADE.value, item_id=item.id)
-    if not reason:
-        return Outcome.say(DOWNGRADE_NEEDS_REASON.format(n=item.number, grade=grade.value))
-    return None
-
-
 async def apply_grade(ctx: Context, item: Item, grade: Grade, reason: str = "") -> Outcome:
-    refusal = await common.permitted(ctx, item, Action.GRADE)
-    if refusal is not None:
-        return refusal  # the question stays open for those who may answer; the chase goes on
-    old = common.grade_of(item)
-    if old == grade:
-        await pending.close_for_item(ctx.session, item.id, "grade")
-        return Outcome.say(SAME_GRADE.format(n=item.number, grade=grade.value))
-    if old is not None and is_downgrade(old, grade):
-        refusal = await _downgrade_refusal(ctx, item, old, grade, reason)
-        if refusal is not None:
-            return refusal
-    previous = await audit.last_of(ctx.session, item.id, ("graded", "regraded")) if old else None
-    fields = ("grade", "pass_on_due_at", "response_due_at", "status", "overdue_from")
-    before = common.snapshot(item, *fields)
-    _set_clocks(ctx, item, grade, first=old is None)
-    await pending.close_for_item(ctx.session, item.id, "grade")
-    after = common.snapshot(item, *fields)
-    if reason:
-        after["reason"] = reason
-    event_id = await common.record(ctx, item, "regraded" if old else "graded", detail=grade.value,
-                                   before=before, after=after)
-    text = await _notice_text(ctx, item, grade, old, reason, previous)
-    mentions = notice_mentions(grade, item.lead_unit_id, await ctx.on_duty(), ctx.config.policy, ctx.directory)
-    downgraded = is_downgrade(old, grade)
-    if downgraded and previous is not None:
-        mentions = unique([*mentions, previous[0]])
-    policy = ctx.config.policy
-    if policy.for_grade(grade).copy_to_coordinators or (downgraded and policy.copies.downgrade):
-        await common.copy_to_coordinators(ctx, item, text, key=f"notice:item{item.id}:grade:{event_id}")
-    return Outcome.say(text, mentions)
+    """The chat door of the grade operation (handlers/ops/grade.py): grade, then answer with the
+    notice — or the refusal, recorded as one (the question stays open for those who may answer)."""
+    actor = Actor(ctx.sender.id, ctx.sender.name)
+    work = ctx.work()
+    event = await ops.grade(work, actor, ctx.chat, item, grade, reason)
+    if isinstance(event, GradeRefused):
+        return await _refused(ctx, event)
+    notice = notify.graded(work, event)
+    await notify.announce_graded(work, event, notice, chat=ctx.chat)
+    return Outcome.say(notice.text, notice.mentions)
 
 
-def _set_clocks(ctx: Context, item: Item, grade: Grade, *, first: bool) -> None:
-    """New deadlines from the report time. A deadline the regrade puts in the past starts its
-    overdue chain now (the sweep finds it at once), not at the next step of the old schedule."""
-    due = deadlines(item.reported_at, grade, ctx.config.policy)
-    item.grade = grade.value
-    item.pass_on_due_at = due.pass_on_due
-    item.response_due_at = due.response_due
-    if first:
-        item.graded_at = ctx.now
-        item.graded_by = ctx.sender.id
-    common.advance_status(item, ItemStatus.GRADED)
-    past = [
-        d for d, stopped in ((due.pass_on_due, item.acknowledged_at), (due.response_due, item.responded_at))
-        if d is not None and stopped is None and d <= ctx.now
-    ]
-    item.overdue_from = ctx.now if past else None
-    common.reschedule(ctx, item, skip_past=True)
-    if past:
-        # The overdue point at `now` is owed: the sweep sends what falls after reminded_until.
-        item.reminded_until = ctx.now - timedelta(microseconds=1)
-        item.next_reminder_at = ctx.now
-
-
-def _state(due: datetime, stopped: datetime | None, word: str, ctx: Context) -> str:
-    """"，已签收" for a stopped clock, "，已超时1小时30分钟" for one already past, else nothing."""
-    if stopped is not None:
-        return f"，{word}"
-    return f"，{remaining_text(due, ctx.now)}" if due <= ctx.now else ""
-
-
-async def _notice_text(
-    ctx: Context, item: Item, grade: Grade, old: Grade | None, reason: str, previous: tuple[str, datetime] | None,
-) -> str:
-    rules = ctx.config.policy.for_grade(grade)
-    if old is None:
-        header = HEADER_NEW.format(n=item.number, grade=grade.value)
-    elif is_downgrade(old, grade):
-        header = HEADER_DOWNGRADE.format(n=item.number, old=old.value, grade=grade.value)
-    else:
-        header = HEADER_REGRADE.format(n=item.number, old=old.value, grade=grade.value)
-    adjustment = ""
-    if old is not None and previous is not None and (reason or is_downgrade(old, grade)):
-        shown = common.public_detail(item, reason) if reason else "未说明"
-        adjustment = ADJUSTMENT.format(grader=ctx.name(previous[0]), old=old.value, reason=shown,
-                                       at=local_time(previous[1], ctx.tz))
-    link = common.public_link(item, item.link)
-    assert item.pass_on_due_at is not None and item.response_due_at is not None
-    body = NOTICE_BODY.format(
-        summary=common.notice_summary(item),
-        source=f"{item.source} {link}" if link else item.source,
-        units=common.unit_names(ctx, await item_store.units_of(ctx.session, item.id)),
-        who=ctx.sender.name,
-        at=local_time(ctx.now, ctx.tz),
-        adjustment=adjustment,
-        pass_on=local_time(item.pass_on_due_at, ctx.tz),
-        pass_on_span=span_text(rules.pass_on_minutes),
-        pass_on_state=_state(item.pass_on_due_at, item.acknowledged_at, "已签收", ctx),
-        response=local_time(item.response_due_at, ctx.tz),
-        response_span=span_text(rules.response_minutes),
-        response_state=_state(item.response_due_at, item.responded_at, "已回应", ctx),
-        ask=(ASK_CONTINUE if item.acknowledged_at else ASK_ACK.format(n=item.number)),
-    )
-    text = f"{header}\n{body}"
-    if grade is Grade.GENERAL and item.category in ctx.config.policy.emergency_categories:
-        text += EMERGENCY_WARNING.format(category=item.category)
-    return text
+async def _refused(ctx: Context, event: GradeRefused) -> Outcome:
+    n, new = event.item.number, event.grade.value
+    if event.refusal is Refusal.NOT_PERMITTED:
+        text = common.REFUSED.format(n=n, action=Action.GRADE.value, who=event.who)
+        return await ctx.refuse(text, action=Action.GRADE.value, item_id=event.item.id)
+    if event.refusal is Refusal.DOWNGRADE_NOT_PERMITTED:
+        old = event.old.value if event.old else ""
+        text = DOWNGRADE_REFUSED.format(n=n, old=old, grade=new, who=event.who)
+        return await ctx.refuse(text, action=Action.GRADE.value, item_id=event.item.id)
+    if event.refusal is Refusal.DOWNGRADE_NEEDS_REASON:
+        return Outcome.say(DOWNGRADE_NEEDS_REASON.format(n=n, grade=new))
+    return Outcome.say(SAME_GRADE.format(n=n, grade=new))

@@ -14,7 +14,7 @@ from handlers.context import Context, Outcome
 from handlers.deadline_rules import ItemClocks, next_point_at
 from handlers.permissions import Action, allowed, who_may
 from handlers.policy import local_time, next_due
-from store import audit, outbox
+from store import audit
 from store import items as item_store
 from store.models import Item
 
@@ -73,13 +73,7 @@ async def copy_to_coordinators(
     ctx: Context, item: Item, text: str, key: str, mentions: Sequence[str] = ()
 ) -> None:
     """Post a copy in every coordinators' chat other than this one, once per key (归口报送)."""
-    for chat in ctx.directory.coordinator_chats():
-        if chat.id == ctx.chat.id:
-            continue
-        await outbox.enqueue(
-            ctx.session, key=f"{key}:{chat.id}", chat_id=chat.id, text=text, mentions=tuple(mentions),
-            now=ctx.now, item_id=item.id,
-        )
+    await ctx.work().copy_to_coordinators(item.id, text, key, besides=ctx.chat, mentions=mentions)
 
 
 def public_summary(item: Item) -> str:

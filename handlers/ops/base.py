@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.config import ChatConfig, Config
 from bot.directory import Directory
 from handlers.duty import DutyLookup, OnDuty
-from store import audit
+from store import audit, outbox
 from store import items as item_store
 from store.models import Item
 
@@ -52,6 +53,17 @@ class Work:
         if chat.id not in self._on_duty:
             self._on_duty[chat.id] = await self.duty.on_duty(self.session, chat, self.now)
         return self._on_duty[chat.id]
+
+    async def copy_to_coordinators(
+        self, item_id: int, text: str, key: str, *, besides: ChatConfig | None, mentions: Sequence[str] = ()
+    ) -> None:
+        """Post a copy in every coordinators' chat but `besides` (the chat that has it already),
+        once per key (归口报送)."""
+        for chat in self.directory.coordinator_chats():
+            if besides is not None and chat.id == besides.id:
+                continue
+            await outbox.enqueue(self.session, key=f"{key}:{chat.id}", chat_id=chat.id, text=text,
+                                 mentions=tuple(mentions), now=self.now, item_id=item_id)
 
     async def record(
         self, actor: Actor, item: Item, action: str, *, chat_id: str | None, detail: str = "",

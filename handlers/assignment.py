@@ -17,6 +17,9 @@ from bot.config import UnitConfig
 from bot.vocab import ItemStatus, Role
 from handlers import items as common
 from handlers.context import Context, Outcome
+from handlers.ops import acknowledge as ops
+from handlers.ops.acknowledge import AckRefusal, AckRefused, CoUnitAcknowledged
+from handlers.ops.base import Actor
 from handlers.parsing import split_list, strip_separators, take_item_ref
 from handlers.permissions import Action, describe, may_reassign_after_ack, unit_staff
 from handlers.policy import local_time, remaining_text, unique, unit_contacts
@@ -176,43 +179,37 @@ async def _copy_lead_change(
 
 @router.command("签收", parse=parse_ack, summary="签收 #编号 — 牵头单位签收（停止签收计时）")
 async def acknowledge(ctx: Context, command: ItemText) -> Outcome:
-    item = await common.open_and_permitted(ctx, command.number, Action.ACKNOWLEDGE)
+    """The chat door of the 签收 operation (handlers/ops/acknowledge.py)."""
+    item = await common.load_open(ctx, command.number, Action.ACKNOWLEDGE)
     if isinstance(item, Outcome):
         return item
-    if item.acknowledged_at is not None and item.acknowledged_by is not None:
-        return Outcome.say(
-            ALREADY_ACK.format(n=item.number, who=ctx.name(item.acknowledged_by),
-                               at=local_time(item.acknowledged_at, ctx.tz))
-        )
-    if item.lead_unit_id is None:
-        return Outcome.say(NO_LEAD.format(n=item.number))
-    if unit_staff(ctx.sender.id, [item.lead_unit_id], ctx.directory):
-        return await _lead_acknowledges(ctx, item)
-    units = await item_store.units_of(ctx.session, item.id)
-    co_unit = next((u for u in units[1:] if unit_staff(ctx.sender.id, [u], ctx.directory)), None)
-    if co_unit is None:
-        text = NOT_OF_THE_UNITS.format(n=item.number, units=common.unit_names(ctx, units))
-        return await ctx.refuse(text, action=Action.ACKNOWLEDGE.value, item_id=item.id)
-    await common.record(ctx, item, "co_acknowledged", detail=ctx.directory.unit_name(co_unit),
-                        after={"unit": co_unit})
-    return Outcome.say(CO_ACKNOWLEDGED.format(n=item.number, unit=ctx.directory.unit_name(co_unit),
-                                              lead=ctx.directory.unit_name(item.lead_unit_id)))
-
-
-async def _lead_acknowledges(ctx: Context, item: Item) -> Outcome:
-    before = common.snapshot(item, "status", "acknowledged_at")
-    item.acknowledged_at = ctx.now
-    item.acknowledged_by = ctx.sender.id
-    common.advance_status(item, ItemStatus.ACKNOWLEDGED)
-    common.reschedule(ctx, item)
-    await common.record(ctx, item, "acknowledged", detail=ctx.directory.unit_name(item.lead_unit_id),
-                        before=before, after=common.snapshot(item, "status", "acknowledged_at"))
+    event = await ops.acknowledge(ctx.work(), Actor(ctx.sender.id, ctx.sender.name), ctx.chat, item)
+    if isinstance(event, AckRefused):
+        return await _ack_refused(ctx, event)
+    if isinstance(event, CoUnitAcknowledged):
+        return Outcome.say(CO_ACKNOWLEDGED.format(n=item.number, unit=ctx.directory.unit_name(event.unit),
+                                                  lead=ctx.directory.unit_name(item.lead_unit_id)))
     following = ""
     if item.response_due_at is not None and item.responded_at is None:
         following = NEXT_RESPONSE.format(due=local_time(item.response_due_at, ctx.tz),
                                          left=remaining_text(item.response_due_at, ctx.now))
     return Outcome.say(ACKNOWLEDGED.format(n=item.number, who=ctx.sender.name,
                                            at=local_time(ctx.now, ctx.tz), next=following))
+
+
+async def _ack_refused(ctx: Context, event: AckRefused) -> Outcome:
+    item = event.item
+    if event.refusal is AckRefusal.NOT_PERMITTED:
+        text = common.REFUSED.format(n=item.number, action=Action.ACKNOWLEDGE.value, who=event.who)
+        return await ctx.refuse(text, action=Action.ACKNOWLEDGE.value, item_id=item.id)
+    if event.refusal is AckRefusal.ALREADY:
+        assert item.acknowledged_by is not None and item.acknowledged_at is not None
+        return Outcome.say(ALREADY_ACK.format(n=item.number, who=ctx.name(item.acknowledged_by),
+                                              at=local_time(item.acknowledged_at, ctx.tz)))
+    if event.refusal is AckRefusal.NO_LEAD:
+        return Outcome.say(NO_LEAD.format(n=item.number))
+    text = NOT_OF_THE_UNITS.format(n=item.number, units=common.unit_names(ctx, list(event.units)))
+    return await ctx.refuse(text, action=Action.ACKNOWLEDGE.value, item_id=item.id)
 
 
 @router.command("退回", parse=parse_return, summary="退回 #编号 理由 — 认为不属本单位职责，交协调人员决定")

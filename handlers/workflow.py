@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.config import PolicySection, ResponseFormRule
-from bot.vocab import Grade, ItemStatus, Referral, Role
+from bot.vocab import Grade, ItemStatus, Referral
 from handlers import items as common
 from handlers.context import Context, Outcome
+from handlers.ops import close as ops
+from handlers.ops.base import Actor
+from handlers.ops.close import NotResponded
+from handlers.ops.permits import NotPermitted
 from handlers.parsing import find_urls, strip_separators, take_item_ref
 from handlers.permissions import Action
-from handlers.policy import local_time, remaining_text, unique
+from handlers.policy import local_time, remaining_text
 from handlers.router import Router, Usage
 from store import audit, pending
 from store.models import Item, ItemEvent
@@ -234,10 +238,12 @@ def parse_refer(rest: str) -> ReferCommand | Usage:
 
 @router.command("进展", "续报", parse=parse_progress, summary="进展 #编号 内容 — 记录处置进展")
 async def progress(ctx: Context, command: ItemText) -> Outcome:
-    item = await common.open_and_permitted(ctx, command.number, Action.PROGRESS)
+    item = await common.load_open(ctx, command.number, Action.PROGRESS)
     if isinstance(item, Outcome):
         return item
-    await common.record(ctx, item, "progress", detail=command.text)
+    event = await ops.progress(ctx.work(), Actor(ctx.sender.id, ctx.sender.name), ctx.chat, item, command.text)
+    if isinstance(event, NotPermitted):
+        return await refuse(ctx, event)
     return Outcome.say(PROGRESS_SAVED.format(n=item.number, at=local_time(ctx.now, ctx.tz)))
 
 
@@ -304,32 +310,32 @@ async def _copy_response(
 
 @router.command("办结", parse=parse_close, summary="办结 #编号 结果 — 办结并向上报人、分管领导反馈结果")
 async def close(ctx: Context, command: ItemText) -> Outcome:
-    item = await common.open_and_permitted(ctx, command.number, Action.CLOSE)
+    item = await common.load_open(ctx, command.number, Action.CLOSE)
     if isinstance(item, Outcome):
         return item
-    if item.responded_at is None:
+    work = ctx.work()
+    event = await ops.close(work, Actor(ctx.sender.id, ctx.sender.name), ctx.chat, item, command.text)
+    if isinstance(event, NotPermitted):
+        return await refuse(ctx, event)
+    if isinstance(event, NotResponded):
         return Outcome.say(NOT_RESPONDED.format(n=item.number))
-    before = common.snapshot(item, "status", "verdict")
-    item.status = ItemStatus.CLOSED.value
-    item.closed_at = ctx.now
-    common.reschedule(ctx, item)
-    item.verdict = command.text
-    event_id = await common.record(ctx, item, "closed", detail=command.text, before=before,
-                                   after=common.snapshot(item, "status", "verdict"))
     at = local_time(ctx.now, ctx.tz)
     verdict = common.public_detail(item, command.text)
     if common.grade_of(item) in ctx.config.policy.copies.closures:
         copy = CLOSED_COPY.format(n=item.number, grade=item.grade, who=ctx.sender.name, at=at, verdict=verdict,
                                   summary=common.notice_summary(item, with_link=True))
-        await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:closed:{event_id}")
+        await work.copy_to_coordinators(item.id, copy, f"notice:item{item.id}:closed:{event.event_id}",
+                                        besides=ctx.chat)
     text = CLOSED.format(n=item.number, at=at, verdict=verdict)
-    # 受理、转办、反馈 (001 第十一条): whoever reported the item and the lead unit's leader hear the result.
-    reporter = [item.reported_by] if item.reported_by in ctx.directory.people else []
-    leaders = [p.id for p in ctx.directory.responsible(Role.LEADER, item.lead_unit_id)] if item.lead_unit_id else []
-    whom = [word for word, people in (("上报人", reporter), ("牵头单位分管领导", leaders)) if people]
-    if whom:
-        text += "\n" + FED_BACK.format(whom="及".join(whom))
-    return Outcome.say(text, unique([*reporter, *leaders]))
+    if event.fed_back:
+        text += "\n" + FED_BACK.format(whom="及".join(word for word, _ in event.fed_back))
+    return Outcome.say(text, event.mentions)
+
+
+async def refuse(ctx: Context, refused: NotPermitted) -> Outcome:
+    """An operation's NotPermitted as the chat says it, recorded as a refusal."""
+    text = common.REFUSED.format(n=refused.item.number, action=refused.action.value, who=refused.who)
+    return await ctx.refuse(text, action=refused.action.value, item_id=refused.item.id)
 
 
 @router.command("不予回应", parse=parse_no_response, summary="不予回应 #编号 理由 — 经领导决定不予回应")

@@ -11,7 +11,8 @@ from bot.config import ChatConfig
 from bot.vocab import ItemStatus
 from handlers import items as common
 from handlers.ops.base import Actor, Work
-from handlers.permissions import Action, allowed, unit_staff, who_may
+from handlers.ops.permits import check
+from handlers.permissions import Action, unit_staff
 from store import items as item_store
 from store.models import Item
 
@@ -46,10 +47,9 @@ class CoUnitAcknowledged:
 async def acknowledge(
     work: Work, actor: Actor, chat: ChatConfig, item: Item
 ) -> ItemAcknowledged | CoUnitAcknowledged | AckRefused:
-    units = await item_store.units_of(work.session, item.id) or ([item.lead_unit_id] if item.lead_unit_id else [])
-    policy = work.config.policy
-    if not allowed(Action.ACKNOWLEDGE, actor.id, units, await work.on_duty(chat), work.directory, policy):
-        return AckRefused(item, AckRefusal.NOT_PERMITTED, who=who_may(Action.ACKNOWLEDGE, policy))
+    refused = await check(work, actor, chat, item, Action.ACKNOWLEDGE)
+    if refused is not None:
+        return AckRefused(item, AckRefusal.NOT_PERMITTED, who=refused.who)
     if item.acknowledged_at is not None and item.acknowledged_by is not None:
         return AckRefused(item, AckRefusal.ALREADY)
     if item.lead_unit_id is None:

@@ -17,7 +17,8 @@ from bot.config import ChatConfig
 from bot.vocab import Grade, ItemStatus
 from handlers import items as common
 from handlers.ops.base import Actor, Work
-from handlers.permissions import Action, allowed, describe, may_downgrade, who_may
+from handlers.ops.permits import check
+from handlers.permissions import Action, describe, may_downgrade
 from handlers.policy import deadlines, notice_mentions, unique
 from store import audit, pending
 from store import items as item_store
@@ -63,16 +64,12 @@ def is_downgrade(old: Grade | None, new: Grade) -> bool:
     return old is not None and _RANK[new] < _RANK[old]
 
 
-async def may_grade_item(work: Work, actor: Actor, chat: ChatConfig, item: Item) -> bool:
-    units = await item_store.units_of(work.session, item.id) or ([item.lead_unit_id] if item.lead_unit_id else [])
-    return allowed(Action.GRADE, actor.id, units, await work.on_duty(chat), work.directory, work.config.policy)
-
-
 async def grade(
     work: Work, actor: Actor, chat: ChatConfig, item: Item, new: Grade, reason: str = ""
 ) -> ItemGraded | GradeRefused:
-    if not await may_grade_item(work, actor, chat, item):
-        return GradeRefused(item, new, Refusal.NOT_PERMITTED, who=who_may(Action.GRADE, work.config.policy))
+    refused = await check(work, actor, chat, item, Action.GRADE)
+    if refused is not None:
+        return GradeRefused(item, new, Refusal.NOT_PERMITTED, who=refused.who)
     old = common.grade_of(item)
     if old == new:
         await pending.close_for_item(work.session, item.id, "grade")

@@ -12,17 +12,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import func, select
-
 from bot.clock import Clock
 from bot.config import Config
 from bot.directory import Directory
 from bot.metrics import Metrics
-from bot.vocab import FINAL_STATUSES
 from handlers.deadline_rules import due_points, next_point_at, running_clocks
 from handlers.duty import DutyLookup
 from handlers.items import item_clocks
 from handlers.reminders import Reminding, queue_reminder
+from store import items as item_store
 from store.db import Database
 from store.models import Item
 
@@ -55,24 +53,12 @@ class DeadlineSweep:
     async def next_due(self) -> datetime | None:
         """When the earliest reminder point of an open item falls (None when there is none)."""
         async with self.db.read() as session:
-            result = await session.execute(
-                select(func.min(Item.next_reminder_at))
-                .where(Item.status.not_in([s.value for s in FINAL_STATUSES]))
-            )
-            return result.scalar_one()
+            return await item_store.earliest_reminder(session)
 
     async def _one_batch(self) -> tuple[int, int]:
         now = self.clock.now()
         async with self.db.transaction() as session:
-            statement = (
-                select(Item)
-                .where(Item.next_reminder_at <= now, Item.status.not_in([s.value for s in FINAL_STATUSES]))
-                .order_by(Item.next_reminder_at)
-                .limit(self.batch)
-            )
-            if not self.db.sqlite:
-                statement = statement.with_for_update(skip_locked=True)
-            items = list((await session.execute(statement)).scalars())
+            items = await item_store.due_for_reminders(session, now, self.batch)
             ctx = Reminding(session=session, now=now, config=self.config, directory=self.directory, duty=self.duty)
             fresh = 0
             for item in items:

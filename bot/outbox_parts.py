@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from sqlalchemy import select
-
 from bot.channels.base import DeliveryResult, Sender
 from bot.config import ChatConfig
 from bot.messages import OutboundMessage
 from handlers.deadline_rules import running_clocks
 from handlers.items import item_clocks
+from store import items as item_store
 from store.models import Item, OutboxMessage
 
 if TYPE_CHECKING:
@@ -141,10 +140,7 @@ async def items_of(
     """The items the rows are about (but not yet `known`), read in one query (to re-check clocks,
     and to log their numbers)."""
     ids = {row.item_id for row in rows if row.item_id is not None} - set(known or ())
-    if not ids:
-        return {}
-    result = await session.execute(select(Item).where(Item.id.in_(ids)))
-    return {item.id: item for item in result.scalars()}
+    return await item_store.by_ids(session, ids)
 
 
 def log_fields(row: OutboxMessage, items: Mapping[int, Item], **more: object) -> dict[str, object]:

@@ -20,7 +20,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
@@ -42,8 +41,9 @@ from handlers.roster_view import (
 )
 from store import audit, outbox
 from store import items as item_store
+from store import outbox as outbox_store
 from store import roster as store
-from store.models import Item, OutboxMessage
+from store.models import Item
 
 HANDOVER = "【交接班】{day} {shift}（{span}）开始"
 HANDOVER_LATE = "【交接班】{day} {shift}（{span}）已开始（补发）"
@@ -96,8 +96,7 @@ def add_roster_jobs(scheduler: Any, runtime: Runtime) -> None:
 
 
 async def _key_exists(session: AsyncSession, key: str) -> bool:
-    result = await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))
-    return result.first() is not None
+    return await outbox_store.key_exists(session, key)
 
 
 def _local(roster: Roster, when: datetime) -> datetime:

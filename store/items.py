@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, inspect, select, update
+from sqlalchemy import bindparam, delete, func, insert, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.vocab import FINAL_STATUSES, ItemStatus
+from store.dialect import on_postgresql
 from store.models import Counter, Item, ItemUnit, table_of
 
 _COUNTERS = table_of(Counter)
@@ -145,3 +146,32 @@ async def page(
     if before_number is not None:
         query = query.where(Item.number < before_number)
     return list((await session.execute(query)).scalars())
+
+
+_OPEN = [s.value for s in FINAL_STATUSES]
+
+
+async def earliest_reminder(session: AsyncSession) -> datetime | None:
+    """When the earliest reminder point of an open item falls (None when there is none)."""
+    result = await session.execute(select(func.min(Item.next_reminder_at)).where(Item.status.not_in(_OPEN)))
+    return result.scalar_one()
+
+
+async def due_for_reminders(session: AsyncSession, now: datetime, limit: int) -> list[Item]:
+    """Open items whose next reminder point has come, earliest first. On PostgreSQL the rows are
+    locked and rows another replica holds are skipped (its sweep is on them); SQLite has one writer."""
+    statement = (
+        select(Item).where(Item.next_reminder_at <= now, Item.status.not_in(_OPEN))
+        .order_by(Item.next_reminder_at).limit(limit)
+    )
+    if on_postgresql(session):
+        statement = statement.with_for_update(skip_locked=True)
+    return list((await session.execute(statement)).scalars())
+
+
+async def by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Item]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    result = await session.execute(select(Item).where(Item.id.in_(wanted)))
+    return {item.id: item for item in result.scalars()}

@@ -376,3 +376,9 @@ async def mark_merged(session: AsyncSession, ids: Sequence[int], status: str) ->
         .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == MERGED)
         .values(status=status)
     )
+
+
+async def key_exists(session: AsyncSession, key: str) -> bool:
+    """Whether a message was ever queued under `key` (sent, held, failed or waiting)."""
+    result = await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))
+    return result.first() is not None

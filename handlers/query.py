@@ -8,10 +8,10 @@ from datetime import datetime
 
 from handlers import items as common
 from handlers.context import Context, Outcome
+from handlers.ops.respond import recorded_responses
 from handlers.parsing import take_item_ref
 from handlers.policy import local_time, next_due, remaining_text
 from handlers.router import Router, Usage
-from handlers.workflow import recorded_responses
 from store import audit
 from store import items as item_store
 from store.models import Item, ItemEvent

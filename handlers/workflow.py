@@ -12,22 +12,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from bot.config import PolicySection, ResponseFormRule
 from bot.vocab import Grade, ItemStatus, Referral
 from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.ops import close as ops
+from handlers.ops import respond as responding
 from handlers.ops.base import Actor
 from handlers.ops.close import NotResponded
 from handlers.ops.permits import NotPermitted
+from handlers.ops.respond import CONTINUING, FIRST_RESPONSE, ResponseParts
 from handlers.parsing import find_urls, strip_separators, take_item_ref
 from handlers.permissions import Action
 from handlers.policy import local_time, remaining_text
 from handlers.router import Router, Usage
-from store import audit, pending
-from store.models import Item, ItemEvent
+from store import pending
+from store.models import Item
 
 USAGE_PROGRESS = "用法：进展 #编号 内容，例如：进展 #12 已联系当事人核实情况"
 USAGE_RESPOND = "用法：回应 #编号 方式 [链接] 内容，例如：回应 #12 网上发布 https://… 已发布情况通报"
@@ -61,8 +62,6 @@ RESPONSE_COPY = "【回应】#{n} {grade}｜{what}：{form}{link}\n{text}操作�
 CLOSED_COPY = "【办结】#{n} {grade}｜{who} {at}\n结果：{verdict}\n摘要：{summary}"
 NO_RESPONSE_COPY = "【不予回应】#{n} {grade}｜经 {who} 决定（{at}）\n理由：{reason}\n摘要：{summary}"
 REFERRED_COPY = "【移交】#{n} {grade}｜已移交{to}（{who} {at}）\n摘要：{summary}"
-FIRST_RESPONSE = "首次回应"
-CONTINUING = "续报"
 # A form glued to the content ("发布会已召开") ends where one of these begins.
 _FORM_BOUNDARY = (" ", ":", "：", ",", "，", "、", "。", ";", "；", "http")
 
@@ -86,21 +85,6 @@ class RespondCommand:
 
     number: int
     rest: str
-
-
-@dataclass(frozen=True)
-class ResponseParts:
-    form: str  # the form's name in the policy
-    link: str | None
-    text: str
-
-
-@dataclass(frozen=True)
-class RecordedResponse:
-    seq: int
-    at: datetime
-    form: str
-    link: str | None
 
 
 @dataclass(frozen=True)
@@ -192,19 +176,6 @@ def response_problem(number: int, rest: str, rules: Sequence[ResponseFormRule]) 
     return respond_usage(rules)  # no form named: the usage lists them
 
 
-def recorded_responses(events: Sequence[ItemEvent]) -> list[RecordedResponse]:
-    """The responses in an item's audit trail, in order. Entries written before 续报 existed keep
-    the form under "response_form"."""
-    found: list[RecordedResponse] = []
-    for event in events:
-        if event.action == "responded":
-            after = event.after or {}
-            form = str(after.get("form") or after.get("response_form") or "")
-            link = after.get("link", after.get("response_link"))
-            found.append(RecordedResponse(len(found) + 1, event.at, form, str(link) if link else None))
-    return found
-
-
 def expects_press_conference(item: Item, forms: Sequence[str], policy: PolicySection) -> bool:
     """A 重大 突发事件 is answered at a press conference (000 §四(四)): true while none is recorded."""
     return (
@@ -255,28 +226,13 @@ async def respond(ctx: Context, command: RespondCommand) -> Outcome:
     parts = read_response(command.rest, policy.response_forms)
     if parts is None:
         return Outcome.say(response_problem(command.number, command.rest, policy.response_forms))
-    item = await common.open_and_permitted(ctx, command.number, Action.RESPOND)
+    item = await common.load_open(ctx, command.number, Action.RESPOND)
     if isinstance(item, Outcome):
         return item
-    # Two 回应 at once must not both count as the first: hold the item's row until this one is
-    # recorded (PostgreSQL; SQLite has one writer anyway and ignores FOR UPDATE).
-    await ctx.session.refresh(item, with_for_update=True)
-    earlier = recorded_responses(await audit.timeline(ctx.session, item.id))
-    seq = len(earlier) + 1
-    first = item.responded_at is None
-    after = {"form": parts.form, "link": parts.link, "seq": seq, "kind": FIRST_RESPONSE if first else CONTINUING}
-    before = None
-    if first:  # the first response stops the clock; the item keeps its form, link and text
-        fields = ("status", "responded_at", "response_form", "response_link")
-        before = common.snapshot(item, *fields)
-        item.responded_at = ctx.now
-        item.response_form = parts.form
-        item.response_link = parts.link
-        item.response_text = parts.text
-        common.advance_status(item, ItemStatus.RESPONDED)
-        common.reschedule(ctx, item)
-        after = {**common.snapshot(item, *fields), **after}
-    event_id = await common.record(ctx, item, "responded", detail=parts.text, before=before, after=after)
+    event = await responding.respond(ctx.work(), Actor(ctx.sender.id, ctx.sender.name), ctx.chat, item, parts)
+    if isinstance(event, NotPermitted):
+        return await refuse(ctx, event)
+    seq, first, event_id = event.seq, event.first, event.event_id
     link = common.public_link(item, parts.link)
     link_text = f" {link}" if link else ""
     if first:
@@ -287,7 +243,7 @@ async def respond(ctx: Context, command: RespondCommand) -> Outcome:
     else:
         text = CONTINUED.format(n=item.number, seq=seq, form=parts.form, link=link_text)
     reminder = ""
-    if expects_press_conference(item, [r.form for r in earlier] + [parts.form], policy):
+    if expects_press_conference(item, [*event.earlier_forms, parts.form], policy):
         reminder = "\n" + PRESS_CONFERENCE_EXPECTED.format(n=item.number, form=policy.press_conference_form)
     if common.grade_of(item) in policy.copies.responses:
         what = FIRST_RESPONSE if first else f"第{seq}次回应（{CONTINUING}）"

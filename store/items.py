@@ -175,3 +175,10 @@ async def by_ids(session: AsyncSession, ids: Iterable[int]) -> dict[int, Item]:
         return {}
     result = await session.execute(select(Item).where(Item.id.in_(wanted)))
     return {item.id: item for item in result.scalars()}
+
+
+async def lock(session: AsyncSession, item: Item) -> None:
+    """Hold the item's row until the transaction ends (re-reading it): two changes that must not
+    both see the old state — two 回应 both taken for the first — wait for each other. (PostgreSQL;
+    SQLite has one writer anyway and ignores FOR UPDATE.)"""
+    await session.refresh(item, with_for_update=True)

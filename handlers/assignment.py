@@ -19,7 +19,6 @@ from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.ops import acknowledge as ops
 from handlers.ops.acknowledge import AckRefusal, AckRefused, CoUnitAcknowledged
-from handlers.ops.base import Actor
 from handlers.parsing import split_list, strip_separators, take_item_ref
 from handlers.permissions import Action, describe, may_reassign_after_ack, unit_staff
 from handlers.policy import local_time, remaining_text, unique, unit_contacts
@@ -183,7 +182,7 @@ async def acknowledge(ctx: Context, command: ItemText) -> Outcome:
     item = await common.load_open(ctx, command.number, Action.ACKNOWLEDGE)
     if isinstance(item, Outcome):
         return item
-    event = await ops.acknowledge(ctx.work(), Actor(ctx.sender.id, ctx.sender.name), ctx.chat, item)
+    event = await ops.acknowledge(ctx.work(), ctx.actor(), ctx.chat, item)
     if isinstance(event, AckRefused):
         return await _ack_refused(ctx, event)
     if isinstance(event, CoUnitAcknowledged):

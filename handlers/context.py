@@ -12,7 +12,7 @@ from bot.config import ChatConfig, Config, PersonConfig
 from bot.directory import Directory
 from bot.messages import InboundMessage, Reply
 from handlers.duty import DutyLookup, OnDuty
-from handlers.ops.base import Work
+from handlers.ops.base import Actor, Work
 from store import audit
 
 
@@ -50,6 +50,10 @@ class Context:
     def name(self, person_id: str) -> str:
         person = self.directory.people.get(person_id)
         return person.name if person else person_id
+
+    def actor(self) -> Actor:
+        """The sender as the actor of an operation (handlers/ops)."""
+        return Actor(self.sender.id, self.sender.name)
 
     def work(self) -> Work:
         """This message's unit of work for an operation (handlers/ops), sharing its duty lookup."""

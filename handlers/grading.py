@@ -17,7 +17,6 @@ from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.ops import grade as ops
 from handlers.ops import notify
-from handlers.ops.base import Actor
 from handlers.ops.grade import GradeRefused, Refusal
 from handlers.parsing import grade_like, parse_grade, strip_separators, take_item_ref
 from handlers.permissions import Action
@@ -143,7 +142,7 @@ async def _not_asked(ctx: Context) -> Outcome | None:
 async def apply_grade(ctx: Context, item: Item, grade: Grade, reason: str = "") -> Outcome:
     """The chat door of the grade operation (handlers/ops/grade.py): grade, then answer with the
     notice — or the refusal, recorded as one (the question stays open for those who may answer)."""
-    actor = Actor(ctx.sender.id, ctx.sender.name)
+    actor = ctx.actor()
     work = ctx.work()
     event = await ops.grade(work, actor, ctx.chat, item, grade, reason)
     if isinstance(event, GradeRefused):

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from handlers.context import Context, Outcome
 from handlers.ops import notify
 from handlers.ops import report as ops
-from handlers.ops.base import Actor
 from handlers.ops.events import ItemSupplemented
 from handlers.ops.report import ReportInput
 from handlers.parsing import find_urls, strip_separators
@@ -89,7 +88,7 @@ async def create_item(ctx: Context, raw_text: str) -> Outcome:
         forced, text = split_new_lead(text)
     if not text:
         return Outcome.say(USAGE)
-    actor = Actor(ctx.sender.id, ctx.sender.name)
+    actor = ctx.actor()
     event = await ops.report(ctx.work(), actor, ReportInput(text, ctx.chat, classified=classified, new_lead=forced))
     if isinstance(event, ItemSupplemented):
         item = event.item

@@ -14,20 +14,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.config import PolicySection, ResponseFormRule
-from bot.vocab import Grade, ItemStatus, Referral
+from bot.vocab import Grade, Referral
 from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.ops import close as ops
 from handlers.ops import respond as responding
-from handlers.ops.base import Actor
+from handlers.ops import settle
 from handlers.ops.close import NotResponded
 from handlers.ops.permits import NotPermitted
 from handlers.ops.respond import CONTINUING, FIRST_RESPONSE, ResponseParts
+from handlers.ops.settle import AlreadyReferred, MergeRefused
 from handlers.parsing import find_urls, strip_separators, take_item_ref
 from handlers.permissions import Action
 from handlers.policy import local_time, remaining_text
 from handlers.router import Router, Usage
-from store import pending
 from store.models import Item
 
 USAGE_PROGRESS = "用法：进展 #编号 内容，例如：进展 #12 已联系当事人核实情况"
@@ -212,7 +212,7 @@ async def progress(ctx: Context, command: ItemText) -> Outcome:
     item = await common.load_open(ctx, command.number, Action.PROGRESS)
     if isinstance(item, Outcome):
         return item
-    event = await ops.progress(ctx.work(), Actor(ctx.sender.id, ctx.sender.name), ctx.chat, item, command.text)
+    event = await ops.progress(ctx.work(), ctx.actor(), ctx.chat, item, command.text)
     if isinstance(event, NotPermitted):
         return await refuse(ctx, event)
     return Outcome.say(PROGRESS_SAVED.format(n=item.number, at=local_time(ctx.now, ctx.tz)))
@@ -229,7 +229,7 @@ async def respond(ctx: Context, command: RespondCommand) -> Outcome:
     item = await common.load_open(ctx, command.number, Action.RESPOND)
     if isinstance(item, Outcome):
         return item
-    event = await responding.respond(ctx.work(), Actor(ctx.sender.id, ctx.sender.name), ctx.chat, item, parts)
+    event = await responding.respond(ctx.work(), ctx.actor(), ctx.chat, item, parts)
     if isinstance(event, NotPermitted):
         return await refuse(ctx, event)
     seq, first, event_id = event.seq, event.first, event.event_id
@@ -270,7 +270,7 @@ async def close(ctx: Context, command: ItemText) -> Outcome:
     if isinstance(item, Outcome):
         return item
     work = ctx.work()
-    event = await ops.close(work, Actor(ctx.sender.id, ctx.sender.name), ctx.chat, item, command.text)
+    event = await ops.close(work, ctx.actor(), ctx.chat, item, command.text)
     if isinstance(event, NotPermitted):
         return await refuse(ctx, event)
     if isinstance(event, NotResponded):
@@ -296,23 +296,20 @@ async def refuse(ctx: Context, refused: NotPermitted) -> Outcome:
 
 @router.command("不予回应", parse=parse_no_response, summary="不予回应 #编号 理由 — 经领导决定不予回应")
 async def no_response(ctx: Context, command: ItemText) -> Outcome:
-    item = await common.open_and_permitted(ctx, command.number, Action.NO_RESPONSE)
+    item = await common.load_open(ctx, command.number, Action.NO_RESPONSE)
     if isinstance(item, Outcome):
         return item
-    before = common.snapshot(item, "status", "verdict")
-    item.status = ItemStatus.NO_RESPONSE.value
-    item.closed_at = ctx.now
-    common.reschedule(ctx, item)
-    item.verdict = command.text
-    await pending.close_for_item(ctx.session, item.id, "grade")
-    event_id = await common.record(ctx, item, "no_response", detail=command.text, before=before,
-                                   after=common.snapshot(item, "status", "verdict"))
+    work = ctx.work()
+    event = await settle.no_response(work, ctx.actor(), ctx.chat, item, command.text)
+    if isinstance(event, NotPermitted):
+        return await refuse(ctx, event)
     reason = common.public_detail(item, command.text)
     if common.grade_of(item) in ctx.config.policy.copies.closures:
         copy = NO_RESPONSE_COPY.format(n=item.number, grade=item.grade, who=ctx.sender.name,
                                        at=local_time(ctx.now, ctx.tz), reason=reason,
                                        summary=common.notice_summary(item, with_link=True))
-        await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:no_response:{event_id}")
+        await work.copy_to_coordinators(item.id, copy, f"notice:item{item.id}:no_response:{event.event_id}",
+                                        besides=ctx.chat)
     return Outcome.say(NO_RESPONSE_DONE.format(n=item.number, who=ctx.sender.name, reason=reason))
 
 
@@ -320,40 +317,34 @@ async def no_response(ctx: Context, command: ItemText) -> Outcome:
 async def merge(ctx: Context, command: MergeCommand) -> Outcome:
     if command.number == command.target:
         return Outcome.say(MERGE_SELF.format(n=command.number))
-    item = await common.open_and_permitted(ctx, command.number, Action.MERGE)
+    item = await common.load_open(ctx, command.number, Action.MERGE)
     if isinstance(item, Outcome):
         return item
-    target = await common.load(ctx, command.target)
-    if isinstance(target, Outcome):
-        return target
-    if target.status == ItemStatus.MERGED.value:
-        return Outcome.say(MERGE_TARGET_FINAL.format(m=target.number, status=target.status))
-    before = common.snapshot(item, "status", "merged_into")
-    item.status = ItemStatus.MERGED.value
-    item.merged_into = target.number
-    item.closed_at = ctx.now
-    common.reschedule(ctx, item)
-    await pending.close_for_item(ctx.session, item.id, "grade")
-    await common.record(ctx, item, "merged", detail=f"#{target.number}", before=before,
-                        after=common.snapshot(item, "status", "merged_into"))
-    await common.record(ctx, target, "absorbed", detail=f"#{item.number}")
-    return Outcome.say(MERGED.format(n=item.number, m=target.number))
+    event = await settle.merge(ctx.work(), ctx.actor(), ctx.chat, item, command.target)
+    if isinstance(event, NotPermitted):
+        return await refuse(ctx, event)
+    if isinstance(event, MergeRefused):
+        if event.target is None:
+            return Outcome.say(common.NOT_FOUND.format(n=command.target))
+        return Outcome.say(MERGE_TARGET_FINAL.format(m=event.target.number, status=event.target.status))
+    return Outcome.say(MERGED.format(n=item.number, m=event.target.number))
 
 
 @router.command("移交", parse=parse_refer, summary="移交 #编号 公安|网信 — 涉谣言等线索移交")
 async def refer(ctx: Context, command: ReferCommand) -> Outcome:
-    item = await common.open_and_permitted(ctx, command.number, Action.REFER)
+    item = await common.load_open(ctx, command.number, Action.REFER)
     if isinstance(item, Outcome):
         return item
+    work = ctx.work()
+    event = await settle.refer(work, ctx.actor(), ctx.chat, item, command.to)
+    if isinstance(event, NotPermitted):
+        return await refuse(ctx, event)
     to = REFERRAL_NAMES[command.to]
-    if command.to.value in item.referred_to:
+    if isinstance(event, AlreadyReferred):
         return Outcome.say(ALREADY_REFERRED.format(n=item.number, to=to))
-    before = {"referred_to": list(item.referred_to)}
-    item.referred_to = [*item.referred_to, command.to.value]
-    event_id = await common.record(ctx, item, "referred", detail=command.to.value, before=before,
-                                   after={"referred_to": item.referred_to})
     if ctx.config.policy.copies.referred:
         copy = REFERRED_COPY.format(n=item.number, grade=item.grade or "未定级", to=to, who=ctx.sender.name,
                                     at=local_time(ctx.now, ctx.tz), summary=common.notice_summary(item, with_link=True))
-        await common.copy_to_coordinators(ctx, item, copy, key=f"notice:item{item.id}:referred:{event_id}")
+        await work.copy_to_coordinators(item.id, copy, f"notice:item{item.id}:referred:{event.event_id}",
+                                        besides=ctx.chat)
     return Outcome.say(REFERRED.format(n=item.number, to=to))

@@ -12,9 +12,10 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiohttp import web
@@ -22,8 +23,21 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.auth import Caller, RateLimiter, caller_of
-from bot.api.errors import ApiError, error_response, invalid, json_response
-from bot.api.models import Deadline, GradeWord, ItemIn, ItemOut, TimelineEntry, Unit
+from bot.api.errors import ApiError, dumps, error_response, invalid, json_response
+from bot.api.models import (
+    BatchIn,
+    BatchOut,
+    BatchResult,
+    Deadline,
+    ErrorBody,
+    GradeWord,
+    ItemIn,
+    ItemOut,
+    ItemPage,
+    TimelineEntry,
+    Unit,
+)
+from bot.api.openapi import MAX_NUMBER, document
 from bot.runtime import RUNTIME, Runtime
 from bot.vocab import Grade, ItemStatus, Scope
 from handlers import items as common
@@ -32,6 +46,7 @@ from handlers.ops.intake import Intake, NoChat, take
 from handlers.query import ACTIONS, detail_shown
 from store import audit
 from store import items as item_store
+from store.db import database_unavailable
 from store.models import Item
 
 log = logging.getLogger(__name__)
@@ -44,22 +59,31 @@ TOO_LARGE = "请求体过大：至多 {limit} 字节。"
 WRONG_SOURCE = "与令牌的来源系统“{source}”不一致。"
 UNKNOWN_UNIT = "未找到单位“{name}”，请写配置中的单位编号、全称或简称。"
 UNAVAILABLE = "数据库暂时无法写入，本次请求未被接受，请稍后重试。"
+UNREADABLE = "数据库暂时无法访问，请稍后重试。"
 NO_CHAT = "尚未配置任何值班群，无法接收线索。"
 BAD_CURSOR = "cursor 无效：请使用上一页返回的 next_cursor。"
 BAD_FILTER = "取值无效：{value}"
 BATCH_SHAPE = "请求体须为 {\"items\": [ … ]}，且至少含一条。"
 BATCH_TOO_MANY = "一次至多提交 {limit} 条。"
+UNKNOWN_FIELD = "不认识的字段（请对照接口文档 /api/v1/openapi.json）"
 INTERNAL = "服务内部错误，请稍后重试；如持续出现请联系管理员。"
 STATUS_CODES = {status.name.lower(): status for status in ItemStatus}
 LIMITER = web.AppKey("api_limiter", RateLimiter)
+# The OpenAPI document, rendered once: it depends only on the configuration.
+OPENAPI = web.AppKey("api_openapi", str)
+# ItemOut's optional parts each answer leaves out: only POST says `duplicate`, only GET {number} the timeline.
+POSTED = {"timeline"}
+LISTED = {"duplicate", "timeline"}
 
 
 def setup(app: web.Application, runtime: Runtime) -> None:
     app[LIMITER] = RateLimiter(runtime.config.api.rate_limit_per_minute)
+    app[OPENAPI] = dumps(document(runtime.config.api))
     app.router.add_post(f"{PREFIX}/items", create_item)
     app.router.add_post(f"{PREFIX}/items:batch", create_batch)
     app.router.add_get(f"{PREFIX}/items", list_items)
     app.router.add_get(f"{PREFIX}/items/{{number}}", get_item)
+    app.router.add_get(f"{PREFIX}/openapi.json", openapi_json)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -87,12 +111,35 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
 # -- requests ---------------------------------------------------------------------------------------
 
 
-async def _caller(request: web.Request, scope: Scope) -> tuple[Runtime, Caller]:
+async def _caller(request: web.Request, scope: Scope | None) -> tuple[Runtime, Caller]:
     runtime = request.app[RUNTIME]
-    caller = await caller_of(request, runtime.db, runtime.clock.now())
-    caller.require(scope)
+    async with _unavailable_is_503(UNREADABLE):  # the token is checked (and marked used) in the database
+        caller = await caller_of(request, runtime.db, runtime.clock.now())
+    if scope is not None:
+        caller.require(scope)
     request.app[LIMITER].check(caller.token_id)
     return runtime, caller
+
+
+@asynccontextmanager
+async def _unavailable_is_503(message: str) -> AsyncIterator[None]:
+    """A database that cannot answer now is 503 with Retry-After (fail closed, and say when to come
+    back); any other failure stays a 500: it is a bug, logged as one."""
+    try:
+        yield
+    except ApiError:
+        raise
+    except Exception as exc:
+        if not database_unavailable(exc):
+            raise
+        log.warning("intake API: database unavailable: %s", type(exc).__name__)
+        raise ApiError(503, "unavailable", message, headers={"Retry-After": "5"}) from exc
+
+
+async def openapi_json(request: web.Request) -> web.StreamResponse:
+    """The document is no door, but the API answers only token holders: any valid token reads it."""
+    await _caller(request, None)
+    return web.Response(text=request.app[OPENAPI], content_type="application/json")
 
 
 async def json_body(request: web.Request, limit: int) -> Any:
@@ -153,8 +200,8 @@ async def create_item(request: web.Request) -> web.StreamResponse:
     if not taken.duplicate:
         runtime.outbox.kick()  # the acceptance and grade question go out now, not at the next tick
     location = f"{PREFIX}/items/{taken.item.number}"
-    return json_response(out.model_dump(mode="json", exclude={"timeline"}), status=200 if taken.duplicate else 201,
-                             headers={"Location": location})
+    return json_response(out.model_dump(mode="json", exclude=POSTED), status=200 if taken.duplicate else 201,
+                         headers={"Location": location})
 
 
 async def create_batch(request: web.Request) -> web.StreamResponse:
@@ -165,11 +212,14 @@ async def create_batch(request: web.Request) -> web.StreamResponse:
     entries = raw.get("items") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or not entries:
         raise ApiError(422, "invalid", BATCH_SHAPE, "items")
+    unknown = sorted(set(raw) - set(BatchIn.model_fields))
+    if unknown:
+        raise ApiError(422, "invalid", UNKNOWN_FIELD, unknown[0])
     limit = runtime.config.api.batch_max_items
     if len(entries) > limit:
         raise ApiError(413, "payload_too_large", BATCH_TOO_MANY.format(limit=limit), "items")
     checked: list[Intake | ApiError] = [_checked(runtime, caller, entry, index) for index, entry in enumerate(entries)]
-    results: list[dict[str, Any]] = []
+    results: list[BatchResult] = []
     try:
         async with runtime.db.transaction() as session:
             work = Work(session, runtime.config, runtime.directory, runtime.duty, runtime.clock.now())
@@ -180,11 +230,15 @@ async def create_batch(request: web.Request) -> web.StreamResponse:
     except Exception as exc:
         log.warning("intake API: batch not kept: %s", type(exc).__name__)
         raise ApiError(503, "unavailable", UNAVAILABLE, headers={"Retry-After": "5"}) from exc
-    if any(r["status"] == 201 for r in results):
+    if any(r.status == 201 for r in results):
         runtime.outbox.kick(until_idle=True)
-    summary = {key: sum(1 for r in results if r["status"] == code) for key, code in
-               (("created", 201), ("duplicates", 200), ("failed", 422))}
-    return json_response({"results": results, **summary})
+    out = BatchOut(results=results, created=_counted(results, 201), duplicates=_counted(results, 200),
+                   failed=_counted(results, 422))
+    return json_response(out.model_dump(mode="json", exclude={"results": {"__all__": {"item": POSTED}}}))
+
+
+def _counted(results: list[BatchResult], status: int) -> int:
+    return sum(1 for r in results if r.status == status)
 
 
 def _checked(runtime: Runtime, caller: Caller, entry: Any, index: int) -> Intake | ApiError:
@@ -198,20 +252,19 @@ def _checked(runtime: Runtime, caller: Caller, entry: Any, index: int) -> Intake
 
 
 async def _batch_result(session: AsyncSession, runtime: Runtime, work: Work, caller: Caller, index: int,
-                        data: Intake | ApiError) -> dict[str, Any]:
+                        data: Intake | ApiError) -> BatchResult:
     if isinstance(data, ApiError):
-        error = {"code": data.code, "message": data.message, "field": data.field}
-        return {"index": index, "status": 422, "item": None, "error": error}
+        error = ErrorBody(code=data.code, message=data.message, field=data.field)
+        return BatchResult(index=index, status=422, item=None, error=error)
     taken = await take(work, _actor(caller), data)
     out = await item_out(session, runtime, taken.item, caller, duplicate=taken.duplicate)
-    return {"index": index, "status": 200 if taken.duplicate else 201,
-            "item": out.model_dump(mode="json", exclude={"timeline"}), "error": None}
+    return BatchResult(index=index, status=200 if taken.duplicate else 201, item=out, error=None)
 
 
 async def get_item(request: web.Request) -> web.StreamResponse:
     runtime, caller = await _caller(request, Scope.ITEMS_READ)
     number = _number(request.match_info["number"])
-    async with runtime.db.read() as session:
+    async with _unavailable_is_503(UNREADABLE), runtime.db.read() as session:
         item = await item_store.by_number(session, number)
         if item is None:
             raise ApiError(404, "not_found", NOT_FOUND.format(n=number))
@@ -220,7 +273,9 @@ async def get_item(request: web.Request) -> web.StreamResponse:
 
 
 def _number(text: str) -> int:
-    if not text.isdigit() or int(text) <= 0:
+    """ASCII digits only ("²".isdigit() is true, int("²") fails); a number past what the store can
+    hold names no item either (the database would refuse the query)."""
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_NUMBER:
         raise ApiError(404, "not_found", NOT_FOUND.format(n=text))
     return int(text)
 
@@ -260,6 +315,10 @@ def _filters(request: web.Request, runtime: Runtime) -> Filters:
             raise ApiError(422, "invalid", BAD_FILTER.format(value=query["since"]), "since") from exc
         if since.tzinfo is None:
             since = since.replace(tzinfo=runtime.config.tz)
+        try:
+            since.astimezone(UTC)  # the store compares in UTC: 0001-01-01T00:00+08:00 has no UTC time
+        except OverflowError as exc:
+            raise ApiError(422, "invalid", BAD_FILTER.format(value=query["since"]), "since") from exc
     return Filters(tuple(statuses), grade, unit, since, _cursor(query.get("cursor")))
 
 
@@ -270,7 +329,7 @@ def _cursor(text: str | None) -> int | None:
     try:
         value = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
         kind, _, number = value.partition(":")
-        if kind != "n" or not number.isdigit():
+        if kind != "n" or not (number.isascii() and number.isdigit()) or not 0 < int(number) <= MAX_NUMBER:
             raise ValueError(value)
         return int(number)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
@@ -285,14 +344,13 @@ async def list_items(request: web.Request) -> web.StreamResponse:
     runtime, caller = await _caller(request, Scope.ITEMS_READ)
     filters = _filters(request, runtime)
     size = runtime.config.api.page_size
-    async with runtime.db.read() as session:
+    async with _unavailable_is_503(UNREADABLE), runtime.db.read() as session:
         found = await item_store.page(session, statuses=filters.statuses, grade=filters.grade, unit=filters.unit,
                                       since=filters.since, before_number=filters.before, limit=size + 1)
         items = [await item_out(session, runtime, item, caller) for item in found[:size]]
     more = len(found) > size
-    body = {"items": [i.model_dump(mode="json", exclude={"duplicate", "timeline"}) for i in items],
-            "next_cursor": _next_cursor(items[-1].number) if more and items else None}
-    return json_response(body)
+    page = ItemPage(items=items, next_cursor=_next_cursor(items[-1].number) if more and items else None)
+    return json_response(page.model_dump(mode="json", exclude={"items": {"__all__": LISTED}}))
 
 
 # -- the item as JSON --------------------------------------------------------------------------------

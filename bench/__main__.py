@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench import postgres
 from bench.common import BENCH, ROOT, WORK, machine_facts, versions
-from bench.results import write
+from bench.results import merge_section, write
 from bench.scenarios import PEER_VENV, SCENARIOS, Bench, Settings, run
 
 
@@ -41,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-install", action="store_true",
                         help="install nothing (wrk, py-spy, the peer venv): skip what is missing")
     parser.add_argument("--output", help="folder for RESULTS.md and results.json")
+    parser.add_argument("--merge", action="store_true",
+                        help="intake only: also put this run into bench/RESULTS.md and results.json as the intake "
+                             "section, keeping the other sections as they are")
     args = parser.parse_args(argv)
+    if args.merge and args.what != "intake":
+        parser.error("--merge is for `intake` (the other scenarios are part of the full run)")
     settings = Settings.make(
         quick=args.quick, duration=args.duration, warmup=args.warmup, connections=args.connections, items=args.items,
         databases=tuple(args.databases.split(",")) if args.databases else None,
@@ -77,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         "elapsed_s": round(time.monotonic() - started, 1),
     }
     write(report, out / "RESULTS.md", out / "results.json")
+    if args.merge:
+        merge_section("intake", report, BENCH / "RESULTS.md", BENCH / "results.json")
+        print(f"merged into {BENCH / 'RESULTS.md'} (section 接收接口)", flush=True)
     print(f"done in {report['elapsed_s']:.0f} s: {out / 'RESULTS.md'}", flush=True)
     return 0
 

@@ -46,6 +46,11 @@ _MARK = "@@SLOT:{}@@"  # never occurs in the bodies' own data
 
 # The command texts. `{id}` is the message id; the Lua draws `{n}` for each request.
 REPORT_TEXT = "上报 网友在微博反映城关镇东风小区停水三天无人处理 编号{id} https://weibo.com/7{id}"
+# The intake API's item (POST /api/v1/items): the summary a source system sends. `{id}` is the
+# request's external id, as in the chat report's text, so the two paths store the same words.
+INTAKE_SUMMARY = "网友在微博反映县政务服务大厅排队三小时无人引导，编号{id}"
+INTAKE_SOURCE = "舆情监测系统"  # the token's source system
+INTAKE_UNIT = "县政府办"  # unit_hint: 清河县人民政府办公室, whose duty chat is wecom_duty
 QUERY_TEXT = "查询 #{n}"
 DUTY_TEXT = "值班"
 
@@ -147,6 +152,40 @@ def onebot_template(now_s: int) -> Template:
     return Template(tuple(pieces), template.slots)
 
 
+def intake_item() -> dict[str, Any]:
+    """One item as a source system pushes it (tests/test_intake_api.py's FIRE), with slots: a
+    fresh external id and link per item, so every item of a run is new (the API is idempotent on
+    (source_system, external_id) and, without one, on the link)."""
+    return {
+        "source_system": INTAKE_SOURCE,
+        "external_id": slot(SLOT_ID),
+        "url": f"https://weibo.com/7/{slot(SLOT_ID)}",
+        "title": "县政务服务大厅排长队",
+        "summary": slot(SLOT_TEXT),
+        "platform": "微博",
+        "suggested_grade": "一般",
+        "unit_hint": INTAKE_UNIT,
+    }
+
+
+def intake_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+BATCH_OPEN = '{"items":['
+BATCH_CLOSE = "]}"
+
+
+def batch_body(template: Template, text: str, run_tag: str, *, thread: int, request: int, size: int) -> str:
+    """The body the Lua sends as a thread's request-th batch (1-based): `size` items, item k
+    taking the thread's counter (request - 1) * size + k as its id — what body.lua does."""
+    items = []
+    for k in range(1, size + 1):
+        msg = message_id(run_tag, thread, (request - 1) * size + k, numeric=False)
+        items.append(template.assemble({SLOT_ID: msg, SLOT_TEXT: text.format(id=msg)}))
+    return BATCH_OPEN + ",".join(items) + BATCH_CLOSE
+
+
 def dingtalk_headers(app_secret: str, timestamp_ms: int) -> dict[str, str]:
     stamp = str(timestamp_ms)
     return {"timestamp": stamp, "sign": sign(stamp, app_secret), "Content-Type": "application/json; charset=utf-8"}
@@ -212,6 +251,11 @@ class LoadSpec:
     # DingTalk: a timestamp+sign per request (the `timestamp`/`sign` in `headers` are then replaced).
     signatures: Signatures | None = None
     threads: int = 1  # wrk threads: thread t takes entries t-1, t-1+threads, … of the table
+    # A batch (the intake API's items:batch): the template is one item, and each request sends
+    # {"items": [ … ]} with this many of them, each with its own id (0: one body per request).
+    items_per_request: int = 0
+    # Read the `created` count from each 2xx response body (the batch answer) into BENCH_COUNTS.
+    count_created: bool = False
 
 
 def render_lua(spec: LoadSpec) -> str:
@@ -233,6 +277,10 @@ def render_lua(spec: LoadSpec) -> str:
         f"local STOP_AFTER = {int(spec.stop_after)}",
         f"local DELAY_MS = {int(spec.delay_ms)}",
         f"local THREADS = {max(1, int(spec.threads))}",
+        f"local ITEMS_PER_REQUEST = {max(0, int(spec.items_per_request))}",
+        f"local BATCH_OPEN = {lua_string(BATCH_OPEN)}",
+        f"local BATCH_CLOSE = {lua_string(BATCH_CLOSE)}",
+        f"local COUNT_CREATED = {'true' if spec.count_created else 'false'}",
         # The signatures end to end in one string (44 bytes per request, cut with string.sub);
         # the timestamps are SIGN_FIRST_MS + index, so they need no table.
         f"local SIGN_FIRST_MS = {spec.signatures.first_ms if spec.signatures else 0}",

@@ -13,6 +13,9 @@ PEER_FACTOR = 3.0
 READ_SHARE = 0.30
 RSS_LIMIT_MB = 150.0
 
+# The intake scenario's points: their own table and baseline (bench/intake.py), not the Figures table.
+INTAKE_POINTS = ("intake_ceiling", "intake_single", "intake_batch")
+
 LABELS = {
     "ceiling": "ceiling: bare aiohttp handler, same JSON",
     "ingest": "report ingestion (上报 + URL)",
@@ -37,7 +40,7 @@ def with_ratios(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     result = []
     for point in points:
         entry = dict(point)
-        if "requests_per_s" in point and point["scenario"] != "peer_paced":
+        if "requests_per_s" in point and point["scenario"] not in ("peer_paced", *INTAKE_POINTS):
             rate = float(point.get("handled_per_s", point["requests_per_s"]))
             entry["ratio_to_ceiling"] = round(rate / base, 4) if base else None
         result.append(entry)
@@ -153,7 +156,7 @@ def markdown(report: Mapping[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for point in points:
-        if "requests_per_s" not in point:
+        if "requests_per_s" not in point or point["scenario"] in INTAKE_POINTS:
             continue
         errors = point.get("non_2xx", 0) + sum(point.get("socket_errors", {}).values())
         notes = ""
@@ -249,14 +252,39 @@ def markdown(report: Mapping[str, Any]) -> str:
                   f"to the fake platform on the other core): **{_fmt(p['cpu_us_per_post'])} µs of CPU per post**"
                   f"{versus}; {_fmt(p['posts'])} posts, {_fmt(p['failures'])} failed. Every chat command pays it "
                   "on top of its request; the ceiling does not."]
-    if report.get("profiles"):
+    lines += intake_section(report)
+    profiles = [p for p in report.get("profiles", []) if not p["name"].startswith("intake-")]
+    if profiles:
         lines += ["", "## Profiles (py-spy, separate unmeasured runs)", ""]
-        lines += [f"- {p['name']}: [{Path(p['summary']).name}]({Path(p['summary']).relative_to('bench')}), raw stacks "
-                  f"[{Path(p['raw']).name}]({Path(p['raw']).relative_to('bench')})" for p in report["profiles"]]
+        lines += profile_links(profiles)
     if report.get("skipped"):
         lines += ["", "## Skipped", ""]
         lines += [f"- {s['scenario']}: {s['reason']}" for s in report["skipped"]]
     return "\n".join(lines) + "\n"
+
+
+def profile_links(profiles: Sequence[Mapping[str, str]]) -> list[str]:
+    return [f"- {p['name']}: [{Path(p['summary']).name}]({Path(p['summary']).relative_to('bench')}), raw stacks "
+            f"[{Path(p['raw']).name}]({Path(p['raw']).relative_to('bench')})" for p in profiles]
+
+
+def intake_section(report: Mapping[str, Any]) -> list[str]:
+    """The intake section: from this report's own points (a full run), else from the intake run
+    merged into it (`python -m bench intake --merge`)."""
+    from bench import intake  # it renders with this module's helpers
+
+    if any(p.get("scenario") in INTAKE_POINTS for p in report["points"]):
+        return intake.section(report)
+    merged = report.get("sections", {}).get("intake")
+    return intake.section(merged, merged=True) if merged else []
+
+
+def merge_section(name: str, section: dict[str, Any], markdown_path: Path, json_path: Path) -> None:
+    """Put one scenario's run into the committed results as its own section, keeping the rest
+    of results.json as it is, and regenerate RESULTS.md from it."""
+    report = json.loads(json_path.read_text(encoding="utf-8"))
+    report.setdefault("sections", {})[name] = section
+    write(report, markdown_path, json_path)
 
 
 def write(report: dict[str, Any], markdown_path: Path, json_path: Path) -> None:

@@ -136,11 +136,12 @@ class Bench:
             "DUTYBOT_DINGTALK_SECRET": ROBOT_SECRET,
         }
 
-    def start_dutybot(self, name: str, url: str) -> tuple[Process, int]:
+    def start_dutybot(self, name: str, url: str, *, config: Path | None = None,
+                      env: dict[str, str] | None = None) -> tuple[Process, int]:
         port = free_port()
-        command = [PYTHON, "-m", "bot.cli", "--log-level", "WARNING", "serve", "--config", str(bench_config()),
-                   "--host", HOST, "--port", str(port), "--database", url]
-        server = Process(name, command, cpu=self.cores.server, env=self.dutybot_env())
+        command = [PYTHON, "-m", "bot.cli", "--log-level", "WARNING", "serve", "--config",
+                   str(config or bench_config()), "--host", HOST, "--port", str(port), "--database", url]
+        server = Process(name, command, cpu=self.cores.server, env={**self.dutybot_env(), **(env or {})})
         self.server_pids.add(server.pid)
         server.wait_port(port, timeout=120)
         return server, port
@@ -181,13 +182,15 @@ class Bench:
                       f"{self.settings.quiet_wait:.0f} s for them to finish", flush=True)
                 said = True
 
-    def wrk(self, name: str, url: str, spec: LoadSpec, duration: float) -> WrkResult:
+    def wrk(self, name: str, url: str, spec: LoadSpec, duration: float, *, connections: int | None = None,
+            timeout_s: float = 5.0) -> WrkResult:
         script = WORK / "lua" / f"{name}.lua"
         script.parent.mkdir(parents=True, exist_ok=True)
         script.write_text(render_lua(spec), encoding="utf-8")
         before = process_cpu()
-        result = run_wrk(url, script, duration_s=duration, connections=self.settings.connections,
-                         threads=self.settings.threads, cpu=self.cores.load, log=WORK / "wrk" / f"{name}.txt")
+        result = run_wrk(url, script, duration_s=duration, connections=connections or self.settings.connections,
+                         threads=self.settings.threads, cpu=self.cores.load, log=WORK / "wrk" / f"{name}.txt",
+                         timeout_s=timeout_s)
         other = other_cpu_seconds(before, process_cpu(), self.own_pids())
         result.other_cpu_share = round(other / result.duration_s, 2) if result.duration_s else None
         if result.other_cpu_share is not None and result.other_cpu_share >= 0.10:
@@ -195,19 +198,22 @@ class Bench:
         return result
 
     def measure(self, name: str, url: str, make_spec: Callable[[], LoadSpec], *, settle: str | None = None,
-                pid: int | None = None) -> tuple[WrkResult, LoadSpec, int]:
+                pid: int | None = None, connections: int | None = None, timeout_s: float = 5.0,
+                duration: float | None = None) -> tuple[WrkResult, LoadSpec, int]:
         """Warm up, then the measured run; returns the fake platform's count (of `settle`, or of
         dingtalk) taken right before the measured run, after the warm-up's replies settled."""
         (WORK / "wrk").mkdir(parents=True, exist_ok=True)
         key = settle or "dingtalk"
         if self.settings.warmup > 0:
-            self.wrk(f"{name}-warmup", url, make_spec(), self.settings.warmup)
+            self.wrk(f"{name}-warmup", url, make_spec(), self.settings.warmup, connections=connections,
+                     timeout_s=timeout_s)
             _settle(self, key, quiet=0.5 if self.settings.quick else 1.0, timeout=30.0)
         self.wait_quiet()
         before = self.delivered()[key]
         spec = make_spec()
         cpu_before = cpu_seconds(pid) if pid is not None else 0.0
-        result = self.wrk(name, url, spec, self.settings.duration)
+        result = self.wrk(name, url, spec, duration or self.settings.duration, connections=connections,
+                          timeout_s=timeout_s)
         if pid is not None and result.requests:
             # The server's own CPU time per answered request: steadier than req/s on a noisy VM.
             used = cpu_seconds(pid) - cpu_before
@@ -226,7 +232,8 @@ class Bench:
         self.points.append(entry)
         return entry
 
-    def profile(self, name: str, pid: int, url: str, make_spec: Callable[[], LoadSpec]) -> None:
+    def profile(self, name: str, pid: int, url: str, make_spec: Callable[[], LoadSpec], *,
+                connections: int | None = None, timeout_s: float = 5.0) -> None:
         """py-spy on the server during an extra (unmeasured) run; raw stacks + a summary are kept."""
         if not self.settings.profile:
             return
@@ -242,7 +249,7 @@ class Bench:
                    "--format", "raw", "--output", str(raw)]
         recorder = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(1.0)
-        self.wrk(f"profile-{name}", url, make_spec(), seconds + 2)
+        self.wrk(f"profile-{name}", url, make_spec(), seconds + 2, connections=connections, timeout_s=timeout_s)
         output, _ = recorder.communicate(timeout=seconds + 60)
         if recorder.returncode != 0 or not raw.exists():
             self.skip(f"profile {name}", f"py-spy failed: {output.strip()[-300:]}")
@@ -646,14 +653,14 @@ def _run_other(bench: Bench, command: list[str]) -> subprocess.CompletedProcess[
                           check=False, timeout=1800)
 
 
-SCENARIOS = ("ceiling", "ingest", "read", "peer", "others")
+SCENARIOS = ("ceiling", "ingest", "read", "peer", "others", "intake")
 
 
 def run(bench: Bench, names: tuple[str, ...]) -> None:
     os.environ.setdefault("PYTHONHASHSEED", "0")
     try:
         for name in names:
-            databases = bench.settings.databases if name in ("ingest", "read") else (None,)
+            databases = bench.settings.databases if name in ("ingest", "read", "intake") else (None,)
             for database in databases:
                 label = f"{name} {database}" if database else name
                 try:
@@ -669,6 +676,11 @@ def run(bench: Bench, names: tuple[str, ...]) -> None:
                         peer(bench)
                     elif name == "others":
                         others(bench)
+                    elif name == "intake":
+                        assert database is not None
+                        from bench.intake import intake  # it builds on this module's pieces
+
+                        intake(bench, database)
                 except Skip as exc:
                     bench.skip(label, str(exc))
                 except Exception as exc:  # one broken scenario must not lose the others' figures

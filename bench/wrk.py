@@ -135,10 +135,12 @@ def pinned(command: Sequence[str], cpu: int | None) -> list[str]:
 
 def run_wrk(
     url: str, script: Path, *, duration_s: float, connections: int, threads: int, cpu: int | None,
-    log: Path | None = None,
+    log: Path | None = None, timeout_s: float = 5.0,
 ) -> WrkResult:
-    command = wrk_command(url, script, duration_s=duration_s, connections=connections, threads=threads, cpu=cpu)
-    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=duration_s * 4 + 60)
+    command = wrk_command(url, script, duration_s=duration_s, connections=connections, threads=threads, cpu=cpu,
+                          timeout_s=timeout_s)
+    done = subprocess.run(command, capture_output=True, text=True, check=False,
+                          timeout=duration_s * 4 + timeout_s + 60)
     output = done.stdout + ("\n" + done.stderr if done.stderr.strip() else "")
     if log is not None:
         log.write_text(" ".join(command) + "\n\n" + output, encoding="utf-8")

@@ -7,7 +7,11 @@
 -- DingTalk runs (SIGN_COUNT > 0): each request is signed with its own timestamp, entry
 -- (counter - 1) * THREADS + thread - 1 of the precomputed table (SIGNS holds the signatures end to
 -- end, SIGN_LENGTH characters each; the timestamps are SIGN_FIRST_MS, SIGN_FIRST_MS + 1, …).
--- Responses are counted per status; done() prints one line "BENCH_COUNTS <json>" for the bench.
+-- Batch runs (ITEMS_PER_REQUEST > 0, the intake API's items:batch): PIECES is one item, and each
+-- request sends BATCH_OPEN item,item,… BATCH_CLOSE with that many items, each taking the next
+-- counter value as its id, so every item of the run is distinct.
+-- Responses are counted per status; done() prints one line "BENCH_COUNTS <json>" for the bench
+-- (with COUNT_CREATED, also the sum of the `"created": N` the 2xx answers report).
 
 -- @@CONSTANTS@@
 
@@ -34,6 +38,7 @@ local me = 1
 -- globals, so that done() can read them with thread:get()
 ok = 0
 other = 0
+created = 0
 
 function init(args)
    local no = thread_no or 1
@@ -78,21 +83,40 @@ local function sign_headers()
    HEADERS["sign"] = string.sub(SIGNS, from, from + SIGN_LENGTH - 1)
 end
 
-function request()
-   local id = next_id()
-   sign_headers()
+local function fill(id)
    local values = { id = id, text = command_text(id) }
    local out = { PIECES[1] }
    for i, name in ipairs(SLOTS) do
       out[#out + 1] = values[name]
       out[#out + 1] = PIECES[i + 1]
    end
-   return wrk.format("POST", PATH, HEADERS, table.concat(out))
+   return table.concat(out)
+end
+
+local function batch()
+   local items = {}
+   for k = 1, ITEMS_PER_REQUEST do
+      items[k] = fill(next_id())
+   end
+   return BATCH_OPEN .. table.concat(items, ",") .. BATCH_CLOSE
+end
+
+function request()
+   if ITEMS_PER_REQUEST > 0 then
+      return wrk.format("POST", PATH, HEADERS, batch())
+   end
+   local id = next_id()
+   sign_headers()
+   return wrk.format("POST", PATH, HEADERS, fill(id))
 end
 
 function response(status, headers, body)
    if status >= 200 and status < 300 then
       ok = ok + 1
+      if COUNT_CREATED then
+         local n = string.match(body, '"created":%s*(%d+),%s*"duplicates"')
+         created = created + (tonumber(n) or 0)
+      end
    else
       other = other + 1
    end
@@ -102,11 +126,17 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-   local total_ok, total_other = 0, 0
+   local total_ok, total_other, total_created = 0, 0, 0
    for _, thread in ipairs(threads) do
       total_ok = total_ok + (thread:get("ok") or 0)
       total_other = total_other + (thread:get("other") or 0)
+      total_created = total_created + (thread:get("created") or 0)
    end
-   io.write(string.format('BENCH_COUNTS {"ok": %d, "other": %d, "requests": %d}\n',
-                          total_ok, total_other, summary.requests))
+   if COUNT_CREATED then
+      io.write(string.format('BENCH_COUNTS {"ok": %d, "other": %d, "requests": %d, "created": %d}\n',
+                             total_ok, total_other, summary.requests, total_created))
+   else
+      io.write(string.format('BENCH_COUNTS {"ok": %d, "other": %d, "requests": %d}\n',
+                             total_ok, total_other, summary.requests))
+   end
 end

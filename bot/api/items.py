@@ -66,6 +66,7 @@ BAD_FILTER = "取值无效：{value}"
 BATCH_SHAPE = "请求体须为 {\"items\": [ … ]}，且至少含一条。"
 BATCH_TOO_MANY = "一次至多提交 {limit} 条。"
 UNKNOWN_FIELD = "不认识的字段（请对照接口文档 /api/v1/openapi.json）"
+CLIENT_CLOSED = "客户端在请求发送完之前断开了连接。"
 INTERNAL = "服务内部错误，请稍后重试；如持续出现请联系管理员。"
 STATUS_CODES = {status.name.lower(): status for status in ItemStatus}
 LIMITER = web.AppKey("api_limiter", RateLimiter)
@@ -103,6 +104,10 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
             raise
         code = {404: "not_found", 405: "method_not_allowed"}.get(http.status, "http_error")
         return error_response(http.status, code, http.reason)
+    except ConnectionResetError:
+        # The client hung up mid-request (a timeout of its own): nothing to answer, nothing kept.
+        log.info("intake API: the client closed the connection before the request was read")
+        return error_response(400, "client_closed", CLIENT_CLOSED)
     except Exception:
         log.exception("intake API request failed")
         return error_response(500, "internal", INTERNAL)

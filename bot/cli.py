@@ -30,6 +30,7 @@ from bot.cli_locate import (
     DEMO_DATABASE,
     CliError,
     Located,
+    add_location_options,
     checked_url,
     example_config,
     find_config,
@@ -259,13 +260,6 @@ def _add_server_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     )
 
 
-def _add_db_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="配置文件（默认：环境变量 DUTYBOT_CONFIG、当前目录的 config.toml，"
-                                          "或演示目录中的示例配置）")
-    parser.add_argument("--database", help="数据库 URL（默认：环境变量 DUTYBOT_DATABASE_URL、配置 [database].url，"
-                                            "或演示数据库）")
-
-
 def _log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in LOG_LEVELS:
@@ -308,16 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="数据库维护")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="操作")
     upgrade = db_sub.add_parser("upgrade", help="把数据库结构升级到最新版本（数据库不存在时新建）")
-    _add_db_options(upgrade)
+    add_location_options(upgrade)
     upgrade.set_defaults(func=cmd_db_upgrade)
 
     doctor = sub.add_parser("doctor", help="检查各通道的密钥、格式、数据库和最近投递结果")
-    _add_db_options(doctor)
+    add_location_options(doctor)
     doctor.set_defaults(func=cmd_doctor)
 
     send_test = sub.add_parser("send-test", help="向指定群发送一条带 @ 的测试消息，并显示平台的回答")
     send_test.add_argument("--chat", required=True, help="群聊编号（配置中的 chats[].id）")
-    _add_db_options(send_test)
+    add_location_options(send_test)
     send_test.set_defaults(func=cmd_send_test)
 
     audit_parser = sub.add_parser("audit", help="审计记录")
@@ -326,7 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--since", required=True, help="起始日期 YYYY-MM-DD（按配置时区）")
     export.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="输出格式（默认 csv）")
     export.add_argument("--output", "-o", help="输出文件（默认标准输出）")
-    _add_db_options(export)
+    add_location_options(export)
     export.set_defaults(func=cmd_audit_export)
     add_roster_commands(sub)
     add_api_commands(sub)

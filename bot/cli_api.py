@@ -21,7 +21,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.cli_audit import DEFAULT_ZONE
-from bot.cli_locate import DB_NEWER, DB_UNREADABLE, CliError, Located, locate, require_current, safe_url
+from bot.cli_locate import (
+    DB_NEWER,
+    DB_UNREADABLE,
+    CliError,
+    Located,
+    add_location_options,
+    locate,
+    require_current,
+    safe_url,
+)
 from bot.clock import SystemClock
 from bot.roster_cli import CLI_ACTOR
 from bot.vocab import Scope
@@ -277,13 +286,6 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 # -- parser -----------------------------------------------------------------------------------------
 
 
-def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="配置文件（默认：环境变量 DUTYBOT_CONFIG、当前目录的 config.toml，"
-                                          "或演示目录中的示例配置）")
-    parser.add_argument("--database", help="数据库 URL（默认：环境变量 DUTYBOT_DATABASE_URL、配置 [database].url，"
-                                            "或演示数据库）")
-
-
 def add_api_commands(subparsers: Any) -> None:
     """`dutybot api token create|list|revoke`."""
     api = subparsers.add_parser("api", help="对接接口：来源系统的接口令牌")
@@ -294,14 +296,14 @@ def add_api_commands(subparsers: Any) -> None:
     create = token_sub.add_parser("create", help="为来源系统创建接口令牌（令牌只显示一次，在最后一行）")
     create.add_argument("--source", required=True, metavar="名称", help="来源系统名称，例如 舆情监测系统")
     create.add_argument("--scopes", required=True, metavar="权限", help=SCOPES_HELP)
-    _options(create)
+    add_location_options(create)
     create.set_defaults(func=cmd_create)
 
     listing = token_sub.add_parser("list", help="列出接口令牌（不显示令牌本身）")
-    _options(listing)
+    add_location_options(listing)
     listing.set_defaults(func=cmd_list)
 
     revoke = token_sub.add_parser("revoke", help="吊销接口令牌：此后使用它的请求一律拒绝")
     revoke.add_argument("token", metavar="编号或前缀", help="令牌的编号或前缀（见 dutybot api token list）")
-    _options(revoke)
+    add_location_options(revoke)
     revoke.set_defaults(func=cmd_revoke)

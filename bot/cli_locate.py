@@ -10,6 +10,7 @@ this code's: nothing here creates an empty one.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -177,3 +178,11 @@ async def require_current(url: str) -> None:
 def _reason(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     return str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+
+
+def add_location_options(parser: argparse.ArgumentParser) -> None:
+    """--config and --database, as every command that works on a config and a database takes them."""
+    parser.add_argument("--config", help="配置文件（默认：环境变量 DUTYBOT_CONFIG、当前目录的 config.toml，"
+                                          "或演示目录中的示例配置）")
+    parser.add_argument("--database", help="数据库 URL（默认：环境变量 DUTYBOT_DATABASE_URL、配置 [database].url，"
+                                            "或演示数据库）")

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.cli_locate import CliError, locate, require_current
+from bot.cli_locate import CliError, add_location_options, locate, require_current
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.directory import Directory
@@ -343,13 +343,6 @@ async def ensure_demo_roster(config: Config, now: datetime | None = None) -> str
 # -- parser ---------------------------------------------------------------------------------------------
 
 
-def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="配置文件（默认：环境变量 DUTYBOT_CONFIG、当前目录的 config.toml，"
-                                          "或演示目录中的示例配置）")
-    parser.add_argument("--database", help="数据库 URL（默认：环境变量 DUTYBOT_DATABASE_URL、配置 [database].url，"
-                                            "或演示数据库）")
-
-
 def add_roster_commands(subparsers: Any) -> None:
     """`dutybot roster import|export|show|check`."""
     roster = subparsers.add_parser("roster", help="值班表：导入、导出、查看、检查缺口")
@@ -358,7 +351,7 @@ def add_roster_commands(subparsers: Any) -> None:
     imp = sub.add_parser("import", help="从 .xlsx 或 .csv 导入值班表（任一行有误则不导入）")
     imp.add_argument("file", help="值班表文件（列的格式见 docs/ROSTER.md）")
     imp.add_argument("--dry-run", action="store_true", help="只校验，不写入")
-    _options(imp)
+    add_location_options(imp)
     imp.set_defaults(func=cmd_import)
 
     exp = sub.add_parser("export", help="导出值班表：xlsx、csv 或 ics（日历）")
@@ -369,19 +362,19 @@ def add_roster_commands(subparsers: Any) -> None:
     exp.add_argument("--person", help="只导出该人员（编号或姓名），例如个人日历")
     exp.add_argument("--definitions", action="store_true", help="导出班次和轮班定义（导入格式）")
     exp.add_argument("--output", "-o", help="输出文件（默认标准输出）")
-    _options(exp)
+    add_location_options(exp)
     exp.set_defaults(func=cmd_export)
 
     show = sub.add_parser("show", help="在终端显示值班表")
     show.add_argument("--from", dest="start", help="起始日期 YYYY-MM-DD（默认今天）")
     show.add_argument("--days", type=int, default=7, help="天数（默认 7）")
     show.add_argument("--chat", help="只显示该群")
-    _options(show)
+    add_location_options(show)
     show.set_defaults(func=cmd_show)
 
     check = sub.add_parser("check", help="检查缺口和无法联系的值班人员；有缺口时退出码为 1")
     check.add_argument("--days", type=int, default=30, help="检查天数（默认 30）")
     check.add_argument("--from", dest="start", help="起始日期 YYYY-MM-DD（默认现在）")
     check.add_argument("--chat", help="只检查该群")
-    _options(check)
+    add_location_options(check)
     check.set_defaults(func=cmd_check)

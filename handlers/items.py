@@ -14,7 +14,6 @@ from handlers.context import Context, Outcome
 from handlers.deadline_rules import ItemClocks, next_point_at
 from handlers.permissions import Action, allowed, who_may
 from handlers.policy import local_time, next_due
-from store import audit
 from store import items as item_store
 from store.models import Item
 
@@ -62,11 +61,9 @@ async def record(
     ctx: Context, item: Item, action: str, detail: str = "",
     before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
 ) -> int:
-    item_store.touch(item, ctx.now)
-    return await audit.record(
-        ctx.session, at=ctx.now, actor=ctx.sender.id, chat_id=ctx.chat.id, action=action,
-        item_id=item.id, detail=detail, before=before, after=after,
-    )
+    """An audit row about `item` by the sender, in this chat (Work.record, for a chat command)."""
+    return await ctx.work().record(ctx.actor(), item, action, chat_id=ctx.chat.id, detail=detail,
+                                   before=before, after=after)
 
 
 async def copy_to_coordinators(

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -33,9 +31,9 @@ from bot.clock import ManualClock
 from bot.config import Config
 from bot.vocab import Scope
 from store import db as store_db
-from tests.conftest import Bot, start_bot
+from tests.conftest import Bot
 from tests.outage_support import database_held
-from tests.test_intake_api import FIRE, SOURCE, post, token
+from tests.test_intake_api import FIRE, SOURCE, bot_with, post, token
 
 OPENAPI = f"{PREFIX}/openapi.json"
 ALL_SCOPES = tuple(Scope)
@@ -191,16 +189,6 @@ async def test_a_database_that_cannot_answer_is_503_with_retry_after(
 
 
 # -- schemathesis against the live app -------------------------------------------------------------
-
-
-@asynccontextmanager
-async def bot_with(config: Config, clock: ManualClock, **api: int) -> AsyncIterator[Bot]:
-    changed = config.model_copy(update={"api": config.api.model_copy(update=api)})
-    client = await start_bot(changed, clock)
-    try:
-        yield Bot(client, clock, changed)
-    finally:
-        await client.close()
 
 
 def as_the_tokens_source(case: schemathesis.Case[Any], adopt: bool) -> schemathesis.Case[Any]:

@@ -86,8 +86,8 @@ async def fill_roster(db: Database, years: int) -> int:
     """Five years (or `years`) of the DingTalk duty chat's roster, with bench/roster_lookup.py's
     definitions and fill (that module is another engineer's: called, not copied or edited)."""
     from bench import roster_lookup
-    from bot.config import load_config
-    from bot.directory import Directory
+    from domain.config import load_config
+    from domain.directory import Directory
     from handlers.roster_service import Roster
 
     # roster_lookup fills its module-level CHAT (the WeCom duty chat); the DingTalk callback asks

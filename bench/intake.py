@@ -43,7 +43,7 @@ from bench.payloads import INTAKE_SOURCE, INTAKE_SUMMARY, LoadSpec, cut, intake_
 from bench.results import _db, _fmt, _met, profile_links
 from bench.scenarios import Bench, bench_config, fresh_database, ingestion, require_wrk, run_db
 from bench.wrk import WrkResult
-from bot.vocab import Scope
+from domain.vocab import Scope
 from store import api_tokens
 from store.db import Database
 from store.models import ItemEvent, ItemSource, OutboxMessage

@@ -34,9 +34,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import make_url
 
 from bot.clock import SystemClock
-from bot.config import load_config
 from bot.runtime import Runtime
 from bot.scheduler import build_scheduler
+from domain.config import load_config
 from handlers.deadline_rules import next_point_at
 from handlers.items import item_clocks
 from handlers.policy import deadlines
@@ -47,7 +47,7 @@ CHAT = "ops"  # a local chat: no webhook, so the platform's 20/min limit does no
 
 
 def _item_row(number: int, reported: datetime, grade: str | None, config: Any) -> dict[str, Any]:
-    from bot.vocab import Grade
+    from domain.vocab import Grade
 
     due = deadlines(reported, Grade(grade) if grade else None, config.policy)
     return {

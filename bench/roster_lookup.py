@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import delete  # noqa: E402
 
-from bot.config import load_config  # noqa: E402
-from bot.directory import Directory  # noqa: E402
+from domain.config import load_config  # noqa: E402
+from domain.directory import Directory  # noqa: E402
 from handlers.roster_service import Roster, RosterDuty  # noqa: E402
 from store import roster as store  # noqa: E402
 from store.db import Database  # noqa: E402

@@ -32,11 +32,11 @@ from sqlalchemy import event
 from bench.lateness import _drop_pg, _fresh_pg
 from bot.channels.base import DeliveryResult
 from bot.clock import SystemClock
-from bot.config import ChatConfig, load_config
 from bot.dispatch import HANDLE_TASK
-from bot.messages import InboundMessage, OutboundMessage
 from bot.runtime import Runtime
-from bot.vocab import Platform
+from domain.config import ChatConfig, load_config
+from domain.messages import InboundMessage, OutboundMessage
+from domain.vocab import Platform
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAT = "dingtalk_duty"

@@ -16,11 +16,11 @@ from bot.channels import local
 from bot.channels.base import Channel
 from bot.channels.registry import build_channels
 from bot.clock import Clock, SystemClock
-from bot.config import Config
-from bot.messages import NotKept
 from bot.runtime import RUNTIME, Runtime
 from bot.scheduler import Jobs, build_scheduler
 from bot.web import home
+from domain.config import Config
+from domain.messages import NotKept
 from store import outbox as outbox_store
 
 log = logging.getLogger(__name__)

@@ -40,8 +40,8 @@ from bot.cli_locate import (
 )
 from bot.cli_parser import ArgumentParser
 from bot.clock import Clock, ScaledClock, SystemClock
-from bot.config import Config, read_config
 from bot.roster_cli import add_roster_commands, ensure_demo_roster
+from domain.config import Config, read_config
 from store.db import Database, schema_state
 
 __all__ = ["DEMO_DATABASE", "SIMULATOR_WITH_CHANNELS", "CliError", "build_parser", "main", "safe_url"]

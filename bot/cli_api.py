@@ -33,7 +33,7 @@ from bot.cli_locate import (
 )
 from bot.clock import SystemClock
 from bot.roster_cli import CLI_ACTOR
-from bot.vocab import Scope
+from domain.vocab import Scope
 from store import api_tokens
 from store.db import Database, schema_state
 from store.models import ApiToken

@@ -13,9 +13,9 @@ from bot.channels.base import ChannelStartError, Check, DeliveryResult
 from bot.channels.registry import build_channels
 from bot.cli_locate import CliError, locate, require_current, safe_url, schema_problem
 from bot.clock import SystemClock
-from bot.config import ChatConfig, Config, DingtalkChannelConfig, WecomChannelConfig
-from bot.messages import OutboundMessage
 from bot.runtime import Runtime
+from domain.config import ChatConfig, Config, DingtalkChannelConfig, WecomChannelConfig
+from domain.messages import OutboundMessage
 from store import channel_status
 from store.db import schema_state
 from store.models import ChannelStatus

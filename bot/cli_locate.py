@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from bot.config import Config, ConfigError, check_database_url, load_config
+from domain.config import Config, ConfigError, check_database_url, load_config
 from store.db import SchemaState, is_sqlite, schema_state
 
 DEMO_DATABASE = "sqlite+aiosqlite:///var/demo.db"

@@ -13,9 +13,9 @@ import logging
 from datetime import datetime
 
 from bot.clock import Clock
-from bot.config import Config
-from bot.directory import Directory
 from bot.metrics import Metrics
+from domain.config import Config
+from domain.directory import Directory
 from handlers.deadline_rules import due_points, next_point_at, running_clocks
 from handlers.duty import DutyLookup
 from handlers.items import item_clocks

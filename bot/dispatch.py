@@ -20,12 +20,12 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
-from bot.config import ChatConfig, Config, PersonConfig
-from bot.directory import Directory
 from bot.logs import FailureLog
-from bot.messages import Handled, InboundMessage, NotKept, Reply
 from bot.spool import Spool, SpoolFull
-from bot.vocab import Role
+from domain.config import ChatConfig, Config, PersonConfig
+from domain.directory import Directory
+from domain.messages import Handled, InboundMessage, NotKept, Reply
+from domain.vocab import Role
 from handlers.context import Context, Outcome
 from handlers.duty import DutyLookup
 from handlers.parsing import MAX_TEXT, normalize

@@ -36,11 +36,11 @@ from typing import Any
 
 from bot.channels.base import Sender
 from bot.clock import Clock
-from bot.directory import Directory
 from bot.logs import FailureLog
 from bot.metrics import Metrics
 from bot.outbox_parts import Lane
 from bot.outbox_steps import STOPPED, LaneSteps
+from domain.directory import Directory
 from store import outbox
 from store.db import Database
 from store.models import OutboxMessage

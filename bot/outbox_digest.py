@@ -15,11 +15,11 @@ from datetime import datetime
 
 from bot.channels.base import Sender
 from bot.clock import Clock
-from bot.config import ChatConfig
-from bot.directory import Directory
-from bot.messages import OutboundMessage
 from bot.metrics import Metrics
 from bot.outbox_parts import CountsPosts, items_of, posts_needed, wanted
+from domain.config import ChatConfig
+from domain.directory import Directory
+from domain.messages import OutboundMessage
 from handlers.deadline_rules import running_clocks
 from handlers.items import item_clocks, summary_without_link
 from handlers.policy import local_time

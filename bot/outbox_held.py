@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import DeliveryResult, Sender
-from bot.config import ChatConfig
-from bot.directory import Directory
-from bot.vocab import Role
+from domain.config import ChatConfig
+from domain.directory import Directory
+from domain.vocab import Role
 from store import outbox
 from store.models import OutboxMessage
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from bot.channels.base import DeliveryResult, Sender
-from bot.config import ChatConfig
-from bot.messages import OutboundMessage
+from domain.config import ChatConfig
+from domain.messages import OutboundMessage
 from handlers.deadline_rules import running_clocks
 from handlers.items import item_clocks
 from store import items as item_store

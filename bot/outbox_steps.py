@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING
 
 from bot.channels.base import DeliveryResult, Sender
 from bot.clock import Clock
-from bot.config import ChatConfig
-from bot.directory import Directory
 from bot.dispatch import render_mentions
 from bot.metrics import Metrics
 from bot.outbox_digest import fold_backlog
@@ -44,6 +42,8 @@ from bot.outbox_parts import (
     posts_needed,
     wanted,
 )
+from domain.config import ChatConfig
+from domain.directory import Directory
 from store import audit, channel_status, chatlog, outbox, ratelimit
 from store.db import Database
 from store.models import Item, OutboxMessage

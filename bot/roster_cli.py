@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli_locate import CliError, add_location_options, locate, require_current
 from bot.clock import SystemClock
-from bot.config import Config
-from bot.directory import Directory
 from bot.roster_io import SCHEDULE_COLUMNS, RosterFileError, ics, read_rows, schedule_rows, write_table
+from domain.config import Config
+from domain.directory import Directory
 from handlers.roster_import import COLUMNS, ImportBatch, RowError, validate
 from handlers.roster_import_review import Review, Reviewer, review_import, slots_before
 from handlers.roster_rules import Segment

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import icalendar
 import openpyxl
 
-from bot.directory import Directory
+from domain.directory import Directory
 from handlers.calendar import HolidayCalendar, weekday_name
 from handlers.roster_import import COLUMNS
 from handlers.roster_rules import Segment

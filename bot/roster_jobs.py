@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
-from bot.vocab import FINAL_STATUSES, Role
+from domain.vocab import FINAL_STATUSES, Role
 from handlers.calendar import weekday_name
 from handlers.items import public_summary
 from handlers.policy import next_due, remaining_text

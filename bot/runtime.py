@@ -13,14 +13,14 @@ import aiohttp
 from aiohttp import web
 
 from bot.clock import Clock
-from bot.config import Config
 from bot.deadlines import DeadlineSweep
-from bot.directory import Directory
 from bot.dispatch import MessageHandler
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
 from bot.spool import Spool
 from bot.spool_keeper import SpoolKeeper
+from domain.config import Config
+from domain.directory import Directory
 from handlers import assignment, classify, grading, offer, query, report, roster, workflow
 from handlers import help as help_feature
 from handlers.duty import DutyLookup

@@ -24,8 +24,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from bot.messages import InboundMessage
-from bot.vocab import Platform
+from domain.messages import InboundMessage
+from domain.vocab import Platform
 
 log = logging.getLogger(__name__)
 

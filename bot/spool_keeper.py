@@ -18,12 +18,12 @@ from typing import Protocol
 
 from bot.channels.base import Sender
 from bot.clock import Clock
-from bot.directory import Directory
 from bot.logs import FailureLog
-from bot.messages import InboundMessage, OutboundMessage
 from bot.metrics import Metrics
 from bot.spool import Spool
-from bot.vocab import Role
+from domain.directory import Directory
+from domain.messages import InboundMessage, OutboundMessage
+from domain.vocab import Role
 from store import outbox
 from store.db import Database
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.config import UnitConfig
-from bot.vocab import ItemStatus, Role
+from domain.config import UnitConfig
+from domain.vocab import ItemStatus, Role
 from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.ops import acknowledge as ops

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import ChatConfig, Config, PersonConfig
-from bot.directory import Directory
-from bot.messages import InboundMessage, Reply
+from domain.config import ChatConfig, Config, PersonConfig
+from domain.directory import Directory
+from domain.messages import InboundMessage, Reply
 from handlers.duty import DutyLookup, OnDuty
 from handlers.ops.base import Actor, Work
 from store import audit

@@ -20,8 +20,8 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.config import EscalationPolicy, GradePolicy, PolicySection, QuietHours
-from bot.vocab import FINAL_STATUSES, Grade, ItemStatus
+from domain.config import EscalationPolicy, GradePolicy, PolicySection, QuietHours
+from domain.vocab import FINAL_STATUSES, Grade, ItemStatus
 
 
 class ClockName(StrEnum):

@@ -13,9 +13,9 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import ChatConfig
-from bot.directory import Directory
-from bot.vocab import Role
+from domain.config import ChatConfig
+from domain.directory import Directory
+from domain.vocab import Role
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.vocab import Grade
+from domain.vocab import Grade
 from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.ops import grade as ops

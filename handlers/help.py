@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.messages import Reply
+from domain.messages import Reply
 from handlers.context import Context, Outcome
 from handlers.parsing import grade_like, parse_grade
 from handlers.roster import ROLL_CALL_WORDS

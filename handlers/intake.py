@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from bot.config import CategoryRule
+from domain.config import CategoryRule
 from handlers.parsing import find_urls
 
 # The category of a report no rule's keyword names (000 §二 "其他").

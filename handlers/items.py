@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bot.config import Config
-from bot.vocab import FINAL_STATUSES, Grade, ItemStatus
+from domain.config import Config
+from domain.vocab import FINAL_STATUSES, Grade, ItemStatus
 from handlers.context import Context, Outcome
 from handlers.deadline_rules import ItemClocks, next_point_at
 from handlers.permissions import Action, allowed, who_may

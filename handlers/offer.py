@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.messages import Reply
+from domain.messages import Reply
 from handlers import report
 from handlers.context import Context, Outcome
 from handlers.intake import reads_like_report

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from bot.vocab import Grade
+from domain.vocab import Grade
 
 MAX_TEXT = 4000
 

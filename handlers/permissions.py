@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from bot.config import ActorRole, PolicySection
-from bot.directory import Directory
-from bot.vocab import Role
+from domain.config import ActorRole, PolicySection
+from domain.directory import Directory
+from domain.vocab import Role
 from handlers.duty import OnDuty
 
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import PolicySection
-from bot.directory import Directory
-from bot.vocab import Grade, Role
+from domain.config import PolicySection
+from domain.directory import Directory
+from domain.vocab import Grade, Role
 from handlers.duty import OnDuty
 
 

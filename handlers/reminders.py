@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import Config
-from bot.directory import Directory
-from bot.vocab import Role
+from domain.config import Config
+from domain.directory import Directory
+from domain.vocab import Role
 from handlers.deadline_rules import ClockName, Point, audience
 from handlers.duty import DutyLookup
 from handlers.items import grade_of, shorten, summary_without_link

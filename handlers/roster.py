@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from bot.vocab import Role
+from domain.vocab import Role
 from handlers import roster_admin, roster_leave, roster_swap
 from handlers.calendar import weekday_name
 from handlers.context import Context, Outcome

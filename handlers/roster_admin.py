@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from bot.vocab import Role
+from domain.vocab import Role
 from handlers.context import Context, Outcome
 from handlers.permissions import is_privileged
 from handlers.roster_common import (

@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import PersonConfig
-from bot.directory import Directory
-from bot.vocab import Role
+from domain.config import PersonConfig
+from domain.directory import Directory
+from domain.vocab import Role
 from handlers.context import Context, Outcome
 from handlers.roster_gaps import GAP_NOTICE, report_to_admins
 from handlers.roster_parse import DayExpr, RangeExpr, ShiftExpr

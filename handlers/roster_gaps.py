@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
-from bot.vocab import Role
+from domain.directory import Directory
+from domain.vocab import Role
 from store import outbox
 
 GAP_NOTICE = "【排班缺口】{chat}因{cause}出现缺口：\n{lines}\n请补排：排班 日期班次 值班员|带班领导 @某人。"

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.config import Config
-from bot.vocab import Role
+from domain.config import Config
+from domain.vocab import Role
 from handlers.calendar import DayType
 from handlers.roster_rules import Advance, Rotation, ShiftTemplate, template_problems
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
+from domain.directory import Directory
 from handlers.roster_common import Slot, leave_span, people_between, read_slots
 from handlers.roster_import import ImportBatch, ImportedAssignment, ImportedLeave, ImportedOverride, RowError
 from handlers.roster_rules import Segment

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from bot.config import PersonConfig
-from bot.vocab import Role
+from domain.config import PersonConfig
+from domain.vocab import Role
 from handlers.context import Context, Outcome
 from handlers.permissions import is_privileged
 from handlers.roster_common import (

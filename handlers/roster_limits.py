@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.vocab import Role
+from domain.vocab import Role
 
 LIMITED_ROLE = Role.DUTY_OFFICER
 

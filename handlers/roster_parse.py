@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 
-from bot.vocab import Role
+from domain.vocab import Role
 
 _RELATIVE = {"今天": 0, "今日": 0, "明天": 1, "明日": 1, "后天": 2, "大后天": 3, "昨天": -1, "昨日": -1}
 _WEEKS = {"本周": 0, "这周": 0, "本星期": 0, "下周": 1, "下星期": 1, "上周": -1, "上星期": -1}

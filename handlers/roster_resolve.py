@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from bot.vocab import Role
+from domain.vocab import Role
 from handlers.calendar import HolidayCalendar
 from handlers.roster_limits import LIMITED_ROLE, DutyLimits
 from handlers.roster_rules import (

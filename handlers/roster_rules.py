@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.vocab import Role
+from domain.vocab import Role
 from handlers.calendar import DayType, HolidayCalendar
 from handlers.roster_limits import LIMITED_ROLE, DutyLimits, Strain, strains
 

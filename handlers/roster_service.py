@@ -24,9 +24,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.config import ChatConfig, Config
-from bot.directory import Directory
-from bot.vocab import Role
+from domain.config import ChatConfig, Config
+from domain.directory import Directory
+from domain.vocab import Role
 from handlers.calendar import DayType, HolidayCalendar
 from handlers.duty import ConfiguredDuty, OnDuty
 from handlers.roster_import import ImportBatch

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bot.vocab import Role
+from domain.vocab import Role
 from handlers.context import Context, Outcome
 from handlers.roster_common import (
     ENDED_TEXT,

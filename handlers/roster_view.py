@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from bot.directory import Directory
-from bot.vocab import Role
+from domain.directory import Directory
+from domain.vocab import Role
 from handlers.calendar import DayInfo, weekday_name
 from handlers.roster_rules import Coverage, Segment
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
-from bot.messages import Reply
+from domain.messages import Reply
 from handlers.context import Context, Outcome
 from handlers.parsing import split_verb
 from handlers.segments import MAX_COMMANDS, Segment, partial_notice, split_commands

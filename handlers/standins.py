@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Directory
+from domain.directory import Directory
 from store import roster as roster_store
 
 STAND_IN = "（{absent}请假，由{deputy}代为接收）"

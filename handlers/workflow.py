@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.config import PolicySection, ResponseFormRule
-from bot.vocab import Grade, Referral
+from domain.config import PolicySection, ResponseFormRule
+from domain.vocab import Grade, Referral
 from handlers import items as common
 from handlers.context import Context, Outcome
 from handlers.ops import close as ops

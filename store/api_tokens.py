@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.vocab import Scope
+from domain.vocab import Scope
 from store import audit
 from store.models import ApiToken
 

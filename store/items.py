@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot.vocab import FINAL_STATUSES, ItemStatus
+from domain.vocab import FINAL_STATUSES, ItemStatus
 from store.dialect import on_postgresql
 from store.models import Counter, Item, ItemUnit, table_of
 

@@ -31,8 +31,8 @@ from sqlalchemy.engine import make_url
 
 from bot.app import create_app
 from bot.clock import ManualClock
-from bot.config import Config, load_config
 from bot.runtime import RUNTIME, Runtime
+from domain.config import Config, load_config
 from store.db import Database
 from store.models import Base
 

@@ -35,8 +35,8 @@ from urllib.parse import parse_qs
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.config import ChatConfig, Config, DingtalkChannelConfig, WecomChannelConfig
-from bot.vocab import FINAL_STATUSES, ItemStatus, Platform
+from domain.config import ChatConfig, Config, DingtalkChannelConfig, WecomChannelConfig
+from domain.vocab import FINAL_STATUSES, ItemStatus, Platform
 from store import outbox
 from store.db import Database
 from store.models import Counter as CounterRow

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.cli import main
 from bot.cli_locate import CONFIG_ENV, DATABASE_ENV, DEMO_DATABASE, shown_database
-from bot.vocab import Scope
+from domain.vocab import Scope
 from store import api_tokens
 from store.db import Database, alembic_config
 from store.models import ApiToken, Item, ItemEvent, ItemSource

@@ -30,9 +30,9 @@ from bench.scenarios import Bench, Settings, bench_config
 from bench.servers.fake_platform import COUNTS
 from bench.servers.fake_platform import make_app as fake_platform_app
 from bot.clock import ManualClock
-from bot.config import Config, load_config
 from bot.runtime import RUNTIME, Runtime
-from bot.vocab import Scope
+from domain.config import Config, load_config
+from domain.vocab import Scope
 from store import api_tokens
 from tests.conftest import Bot, start_bot
 

@@ -26,8 +26,8 @@ from bench.wrk import parse_wrk
 from bot.channels.dingtalk import parse_robot_message
 from bot.channels.dingtalk_sign import verify_callback
 from bot.clock import ManualClock
-from bot.config import load_config
 from bot.runtime import RUNTIME
+from domain.config import load_config
 from store.models import InboundSeen, Item, OutboxMessage
 from tests.conftest import EXAMPLE_CONFIG, START, start_bot
 from tests.fakes.dingtalk import FakeDingTalk, now_ms

@@ -1,6 +1,6 @@
 """Categories from the policy's keyword table (issue 12, point 11).
 
-The default table (bot/categories.py) against sentences as duty staff write them, one or more per
+The default table (domain/categories.py) against sentences as duty staff write them, one or more per
 area, and against the short words that would misfire; a table written in the TOML replaces the
 default (pure and through a conversation on SQLite and PostgreSQL); the config check of the table.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.categories import DEFAULT_CATEGORIES
 from bot.clock import ManualClock
-from bot.config import ConfigError, PolicySection, load_config, parse_config
+from domain.categories import DEFAULT_CATEGORIES
+from domain.config import ConfigError, PolicySection, load_config, parse_config
 from handlers.intake import guess_category
 from tests.conftest import EXAMPLE_CONFIG, Bot, start_bot
 

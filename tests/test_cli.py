@@ -247,7 +247,7 @@ async def test_serve_keeps_the_simulator_off_unless_configured(config: object, c
 
     from bot.app import create_app
     from bot.clock import ManualClock
-    from bot.config import Config
+    from domain.config import Config
 
     assert isinstance(config, Config) and isinstance(clock, ManualClock)
     closed = config.model_copy(update={"server": config.server.model_copy(update={"simulator": False})})
@@ -272,7 +272,7 @@ async def test_local_channel_refuses_other_machines(config: object, clock: objec
     from bot.app import create_app
     from bot.channels.local import loopback_only
     from bot.clock import ManualClock
-    from bot.config import Config
+    from domain.config import Config
 
     assert isinstance(config, Config) and isinstance(clock, ManualClock)
     app = create_app(config, clock=clock, scheduler=False, environ={})

@@ -16,8 +16,8 @@ from sqlalchemy import create_engine
 from bot.cli import main
 from bot.cli_doctor import channel_variables
 from bot.cli_locate import CONFIG_ENV, DATABASE_ENV, DEMO_DATABASE, load
-from bot.config import DingtalkChannelConfig, WecomChannelConfig
 from bot.roster_cli import ensure_demo_roster
+from domain.config import DingtalkChannelConfig, WecomChannelConfig
 from store.db import alembic_config, schema_state
 from tests.conftest import EXAMPLE_CONFIG
 

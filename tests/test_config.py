@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from bot.config import parse_config
+from domain.config import parse_config
 from tests.conftest import EXAMPLE_CONFIG
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.config import Config
-from bot.vocab import ItemStatus
+from domain.config import Config
+from domain.vocab import ItemStatus
 from store.models import ChatMessage, Item, ItemEvent, OutboxMessage, PendingQuestion
 from tests.conftest import Bot
 

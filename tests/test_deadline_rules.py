@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import EscalationPolicy, PolicySection, QuietHours
-from bot.vocab import Grade
+from domain.config import EscalationPolicy, PolicySection, QuietHours
+from domain.vocab import Grade
 from handlers.deadline_rules import (
     ClockName,
     ItemClocks,

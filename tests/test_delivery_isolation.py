@@ -15,7 +15,7 @@ import asyncio
 from datetime import timedelta
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from store import outbox
 from tests.conftest import START, Bot, start_bot
 from tests.fakes.wecom import FakeWecom, wecom_environ

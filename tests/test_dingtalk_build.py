@@ -14,8 +14,8 @@ from bot.channels.base import ChannelStartError
 from bot.channels.dingtalk import DingtalkChannel
 from bot.channels.registry import build_channels
 from bot.clock import ManualClock
-from bot.config import Config, DingtalkChannelConfig, load_config
 from bot.runtime import Runtime
+from domain.config import Config, DingtalkChannelConfig, load_config
 from tests.conftest import EXAMPLE_CONFIG, START
 from tests.fakes.dingtalk import dingtalk_config
 

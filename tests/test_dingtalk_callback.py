@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from store.models import ChatMessage, InboundSeen, Item, ItemEvent, OutboxMessage
 from tests.conftest import Bot, start_bot
 from tests.fakes.dingtalk import Answer, FakeDingTalk, now_ms

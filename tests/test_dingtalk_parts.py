@@ -19,8 +19,8 @@ from bot.channels.dingtalk import (
     serialize,
 )
 from bot.channels.mentions import neutralise
-from bot.config import load_config
-from bot.directory import Directory
+from domain.config import load_config
+from domain.directory import Directory
 from tests.conftest import EXAMPLE_CONFIG
 
 BASE: dict[str, Any] = {

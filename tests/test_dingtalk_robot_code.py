@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.config import Config, DingtalkChannelConfig
+from domain.config import Config, DingtalkChannelConfig
 from store.models import ChatMessage, InboundSeen, Item, ItemEvent
 from tests.conftest import Bot, start_bot
 from tests.fakes.dingtalk import FakeDingTalk

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from bot.channels.dingtalk import MAX_POST_BODY, post_json
 from bot.channels.dingtalk_sign import sign, signed_webhook_url
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from store import channel_status, outbox
 from store.models import OutboxMessage
 from tests.conftest import Bot, start_bot

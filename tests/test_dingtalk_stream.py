@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from store.models import ChatMessage, InboundSeen, Item
 from tests.conftest import Bot, start_bot
 from tests.fakes.dingtalk import ROBOT_TOPIC, FakeDingTalk, dingtalk_config

@@ -38,8 +38,8 @@ from bot.channels.dingtalk_replay import SignatureGuard
 from bot.channels.dingtalk_sign import verify_callback
 from bot.channels.mentions import neutralise
 from bot.clock import ManualClock
-from bot.config import Config
 from bot.runtime import RUNTIME
+from domain.config import Config
 from store.db import Database
 from store.models import Item, OutboxMessage, SignatureUse
 from tests.conftest import Bot, start_bot

@@ -12,10 +12,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.config import Config
-from bot.directory import Directory
 from bot.outbox_digest import digest
 from bot.runtime import Runtime
+from domain.config import Config
+from domain.directory import Directory
 from store import outbox
 from store.models import Item, OutboxMessage
 from tests.conftest import START, Bot, start_bot

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.config import Config
-from bot.vocab import Scope
+from domain.config import Config
+from domain.vocab import Scope
 from store import api_tokens
 from store.models import Item, ItemEvent
 from tests.conftest import Bot, start_bot

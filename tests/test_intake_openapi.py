@@ -28,8 +28,8 @@ from schemathesis.specs.openapi.checks import (
 
 from bot.api.items import PREFIX
 from bot.clock import ManualClock
-from bot.config import Config
-from bot.vocab import Scope
+from domain.config import Config
+from domain.vocab import Scope
 from store import db as store_db
 from tests.conftest import Bot
 from tests.outage_support import database_held

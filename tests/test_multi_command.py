@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from bot.vocab import ItemStatus
+from domain.vocab import ItemStatus
 from handlers.context import Context, Outcome
 from handlers.parsing import normalize
 from handlers.segments import Segment, split_commands

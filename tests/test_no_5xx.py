@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from tests.conftest import Bot, start_bot
 from tests.fakes.dingtalk import FakeDingTalk
 from tests.fakes.wecom import WecomBot, aibot_message, running

@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from store.models import Item, PendingQuestion
 from tests.conftest import Bot, start_bot
 

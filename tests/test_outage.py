@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bot.clock import ManualClock
-from bot.config import Config, SpoolSection, load_config
 from bot.scheduler import build_scheduler
+from domain.config import Config, SpoolSection, load_config
 from store.models import Item
 from tests.conftest import EXAMPLE_CONFIG, _truncate
 from tests.fakes.db_link import DatabaseLink

@@ -13,12 +13,12 @@ from sqlalchemy import insert, select
 
 from bot.channels.base import DeliveryResult
 from bot.clock import ManualClock
-from bot.config import ChatConfig, Config
-from bot.directory import Directory
-from bot.messages import InboundMessage, OutboundMessage
 from bot.outbox import OutboxWorker
 from bot.runtime import Runtime
-from bot.vocab import Platform
+from domain.config import ChatConfig, Config
+from domain.directory import Directory
+from domain.messages import InboundMessage, OutboundMessage
+from domain.vocab import Platform
 from store import outbox, ratelimit
 from store.db import Database
 from store.models import OutboxMessage, RateEvent

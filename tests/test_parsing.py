@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.vocab import Grade
+from domain.vocab import Grade
 from handlers.parsing import find_urls, normalize, parse_grade, split_list, split_verb, take_item_ref
 
 FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")

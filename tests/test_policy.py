@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.config import PolicySection, load_config
-from bot.directory import Directory
-from bot.vocab import Grade
+from domain.config import PolicySection, load_config
+from domain.directory import Directory
+from domain.vocab import Grade
 from handlers.duty import OnDuty
 from handlers.intake import guess_category, guess_source
 from handlers.permissions import Action, allowed
@@ -358,5 +358,5 @@ def test_guess_source_from_the_text() -> None:
     ],
 )
 def test_guess_category(text: str, category: str) -> None:
-    # The default keyword table (bot/categories.py); every area: tests/test_categories.py.
+    # The default keyword table (domain/categories.py); every area: tests/test_categories.py.
     assert guess_category(text, POLICY.categories) == category

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.config import Config
 from bot.runtime import Runtime
+from domain.config import Config
 from store import outbox
 from store.models import OutboxMessage
 from tests.conftest import Bot, start_bot

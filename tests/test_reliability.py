@@ -20,9 +20,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.clock import ManualClock
-from bot.config import Config
 from bot.outbox import OutboxWorker
 from bot.runtime import RUNTIME, Runtime
+from domain.config import Config
 from store import outbox
 from tests.conftest import START, start_bot
 from tests.replica_support import (
@@ -393,7 +393,7 @@ class SlowSender:
 async def test_a_worker_does_not_send_rows_taken_over_after_its_lease_ran_out(
     config: Config, clock: ManualClock, taker: str
 ) -> None:
-    from bot.directory import Directory
+    from domain.directory import Directory
     from store.db import Database
 
     db = Database(config.database.url)

@@ -30,7 +30,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import SystemClock
-from bot.config import Config, load_config
+from domain.config import Config, load_config
 from store import outbox
 from store.db import Database
 from store.models import Item, OutboxMessage

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.config import Config, CoordinatorCopies, ResponseFormRule
-from bot.vocab import Grade, ItemStatus
+from domain.config import Config, CoordinatorCopies, ResponseFormRule
+from domain.vocab import Grade, ItemStatus
 from handlers.items import CLASSIFIED_DETAIL
 from handlers.workflow import read_response
 from store.models import Item, ItemEvent, OutboxMessage

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from tests.conftest import Bot, start_bot
 
 

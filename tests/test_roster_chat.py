@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from store.models import ItemEvent, RosterLeave, RosterOverride
 from tests.conftest import SHANGHAI, Bot, start_bot
 from tests.roster_support import EXAMPLE_TEXT, load_roster

@@ -14,8 +14,8 @@ import openpyxl
 import pytest
 
 from bot.cli import main
-from bot.config import load_config
 from bot.roster_cli import ensure_demo_roster
+from domain.config import load_config
 from store import roster as store
 from store.db import Database
 from tests.conftest import EXAMPLE_CONFIG, SHANGHAI

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import Config
 from bot.roster_cli import _import
+from domain.config import Config
 from store import roster as store
 from store.db import Database
 from tests.conftest import SHANGHAI

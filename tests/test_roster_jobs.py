@@ -9,8 +9,8 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.config import Config, RosterSection
 from bot.roster_jobs import run_roster_jobs
+from domain.config import Config, RosterSection
 from store.models import ItemEvent, OutboxMessage, RosterRollCall
 from tests.conftest import SHANGHAI, Bot, start_bot
 from tests.roster_support import load_roster

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.config import load_config
-from bot.vocab import Role
+from domain.config import load_config
+from domain.vocab import Role
 from handlers.calendar import DayType, HolidayCalendar
 from handlers.roster_import import validate
 from handlers.roster_limits import DutyLimits, Strain, strains

@@ -27,7 +27,7 @@ import aiohttp
 from sqlalchemy import select
 
 from bot.clock import ManualClock, SystemClock
-from bot.config import Config, load_config
+from domain.config import Config, load_config
 from store import outbox
 from store.db import Database
 from store.models import OutboxMessage

@@ -19,7 +19,7 @@ from bot.app import create_app
 from bot.channels.local import BAD_HOST
 from bot.cli import _serve
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from tests.conftest import Bot
 from tests.fakes.wecom import FakeWecom, wecom_environ
 from tests.test_simulator_guard import free_port

@@ -18,7 +18,7 @@ import pytest
 from bot.channels.local import BAD_HOST, CROSS_SITE
 from bot.cli import SIMULATOR_WITH_CHANNELS, CliError, _serve, main
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from tests.conftest import EXAMPLE_CONFIG, Bot, start_bot
 from tests.fakes.wecom import FakeWecom, wecom_environ
 

@@ -24,12 +24,12 @@ from sqlalchemy import select
 
 from bot.cli import _doctor
 from bot.clock import ManualClock
-from bot.config import Config, SpoolSection
 from bot.dispatch import DELAYED
 from bot.logs import FailureLog
-from bot.messages import InboundMessage
 from bot.spool import Spool, _encode
-from bot.vocab import Platform
+from domain.config import Config, SpoolSection
+from domain.messages import InboundMessage
+from domain.vocab import Platform
 from store.models import Item
 from tests.conftest import START, Bot, start_bot
 from tests.fakes.dingtalk import FakeDingTalk
@@ -257,8 +257,8 @@ import os, signal, sys, asyncio
 from datetime import datetime, timedelta, UTC
 sys.path.insert(0, {root!r})
 from bot.spool import Spool
-from bot.messages import InboundMessage
-from bot.vocab import Platform
+from domain.messages import InboundMessage
+from domain.vocab import Platform
 async def main():
     spool = Spool(__import__("pathlib").Path({directory!r}), max_bytes=1 << 20, tag="victim")
     start = datetime.fromisoformat({start!r})

@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import select, text
 
 from bot.clock import ManualClock
-from bot.config import Config
-from bot.messages import MAX_MESSAGE_ID, InboundMessage, clean_text, message_key
-from bot.vocab import Platform
+from domain.config import Config
+from domain.messages import MAX_MESSAGE_ID, InboundMessage, clean_text, message_key
+from domain.vocab import Platform
 from store import outbox
 from store.db import Database
 from store.models import ChatMessage, InboundSeen, Item, OutboxMessage

@@ -10,8 +10,8 @@ from bot.app import create_app
 from bot.channels import wecom
 from bot.channels.base import Channel, ChannelStartError, Check
 from bot.clock import ManualClock
-from bot.config import Config, WecomChannelConfig, load_config
 from bot.runtime import Runtime
+from domain.config import Config, WecomChannelConfig, load_config
 from tests.conftest import EXAMPLE_CONFIG, START
 from tests.fakes.wecom import AES_KEY, TOKEN
 

@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from bot.channels.wecom import UNSUPPORTED
 from bot.clock import ManualClock
-from bot.config import Config
 from bot.dispatch import DIRECT_CHAT, UNKNOWN_CHAT
+from domain.config import Config
 from store import outbox
 from store.models import ChannelStatus, ChatMessage, InboundSeen, Item, ItemEvent, OutboxMessage
 from tests.fakes.wecom import (

@@ -22,8 +22,8 @@ from bot.channels.wecom import (
     utf8_size,
     webhook_payloads,
 )
-from bot.config import load_config
-from bot.directory import Directory
+from domain.config import load_config
+from domain.directory import Directory
 from tests.conftest import EXAMPLE_CONFIG
 
 # -- inbound text --------------------------------------------------------------------------------------

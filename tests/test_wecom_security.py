@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from store.models import ChatMessage, InboundSeen, Item, ItemEvent, OutboxMessage
 from tests.fakes.wecom import WecomBot, aibot_message, app_text_xml, running
 

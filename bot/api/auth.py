@@ -11,7 +11,7 @@ from datetime import datetime
 from aiohttp import web
 
 from bot.api.errors import ApiError
-from bot.vocab import Scope
+from domain.vocab import Scope
 from store import api_tokens
 from store.db import Database
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from bot.config_errors import translate
+from domain.config.problems import translate
 
 _API_WORDS = {
     "missing": "缺少此项",

@@ -35,7 +35,7 @@ from bot.api.models import (
 from bot.api.openapi import MAX_NUMBER, document
 from bot.api.render import item_out
 from bot.runtime import RUNTIME, Runtime
-from bot.vocab import Grade, ItemStatus, Scope
+from domain.vocab import Grade, ItemStatus, Scope
 from handlers.ops.base import Actor, ActorKind, Work
 from handlers.ops.intake import Intake, NoChat, take
 from store import items as item_store

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bot.vocab import ItemStatus
+from domain.vocab import ItemStatus
 from handlers.parsing import find_urls
 
 GradeWord = Literal["重大", "较大", "一般"]

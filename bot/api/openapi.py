@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from bot.api.models import STATUS_CODES, BatchIn, BatchOut, ErrorOut, ItemIn, ItemOut, ItemPage
-from bot.config import ApiSection
-from bot.vocab import Grade, ItemStatus, Scope
+from domain.config import ApiSection
+from domain.vocab import Grade, ItemStatus, Scope
 
 TITLE = "舆情值班助手接收接口"
 PACKAGE = "dutybot"

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.api.auth import Caller
 from bot.api.models import Deadline, GradeWord, ItemOut, TimelineEntry, Unit
 from bot.runtime import Runtime
-from bot.vocab import ItemStatus, Scope
+from domain.vocab import ItemStatus, Scope
 from handlers import items as common
 from handlers.query import ACTIONS, detail_shown
 from store import audit

@@ -1,2 +1,2 @@
 """Channels: one module per platform, each only translating between its wire format and the
-neutral messages in bot.messages."""
+neutral messages in domain.messages."""

@@ -13,8 +13,8 @@ from typing import Protocol
 
 from aiohttp import web
 
-from bot.config import ChatConfig
-from bot.messages import OutboundMessage
+from domain.config import ChatConfig
+from domain.messages import OutboundMessage
 
 
 @dataclass(frozen=True)

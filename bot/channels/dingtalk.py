@@ -44,10 +44,10 @@ from bot.channels.dingtalk_send import serialize as serialize
 from bot.channels.dingtalk_send import session_usable as session_usable
 from bot.channels.dingtalk_sign import EPOCH, epoch_ms, from_epoch_ms, parse_timestamp, verify_callback
 from bot.channels.dingtalk_stream import StreamReceiver, gateway_endpoint, load_sdk
-from bot.config import DingtalkChannelConfig
-from bot.messages import InboundMessage, Reply
 from bot.runtime import Runtime
-from bot.vocab import Platform
+from domain.config import DingtalkChannelConfig
+from domain.messages import InboundMessage, Reply
+from domain.vocab import Platform
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from bot.channels.dingtalk_sign import epoch_ms
-from bot.messages import message_key
 from bot.runtime import Runtime
+from domain.messages import message_key
 from store import inbound
 from store.db import database_unavailable
 

@@ -24,8 +24,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.dispatch import render_mentions
-from bot.messages import InboundMessage, clean_text
 from bot.runtime import RUNTIME, Runtime
+from domain.messages import InboundMessage, clean_text
 from store import chatlog
 
 SIM_PAGE = Path(__file__).resolve().parent.parent / "web" / "sim.html"

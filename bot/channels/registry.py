@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from bot.channels import dingtalk, wecom
 from bot.channels.base import Channel
-from bot.config import DingtalkChannelConfig, WecomChannelConfig
 from bot.runtime import Runtime
+from domain.config import DingtalkChannelConfig, WecomChannelConfig
 
 log = logging.getLogger(__name__)
 

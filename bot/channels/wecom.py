@@ -57,10 +57,10 @@ from bot.channels.wecom_send import split_utf8 as split_utf8
 from bot.channels.wecom_send import split_with_tail as split_with_tail
 from bot.channels.wecom_send import utf8_size as utf8_size
 from bot.channels.wecom_send import webhook_payloads as webhook_payloads
-from bot.config import ChatConfig, WecomChannelConfig
-from bot.messages import InboundMessage
 from bot.runtime import Runtime
-from bot.vocab import Platform
+from domain.config import ChatConfig, WecomChannelConfig
+from domain.messages import InboundMessage
+from domain.vocab import Platform
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from yarl import URL
 
 from bot.channels.base import DeliveryResult
 from bot.channels.mentions import neutralise
-from bot.config import ChatConfig
-from bot.directory import Directory
-from bot.messages import OutboundMessage
 from bot.runtime import Runtime
+from domain.config import ChatConfig
+from domain.directory import Directory
+from domain.messages import OutboundMessage
 
 log = logging.getLogger(__name__)
 

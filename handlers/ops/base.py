@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.config import ChatConfig, Config
-from bot.directory import Directory
+from domain.config import ChatConfig, Config
+from domain.directory import Directory
 from handlers.duty import DutyLookup, OnDuty
 from store import audit, outbox
 from store import items as item_store

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.config import ChatConfig
-from bot.vocab import Grade, ItemStatus
+from domain.config import ChatConfig
+from domain.vocab import Grade, ItemStatus
 from handlers import items as common
 from handlers.ops.base import Actor, Work
 from handlers.ops.permits import check

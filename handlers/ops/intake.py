@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import ChatConfig
-from bot.directory import Directory
+from domain.config import ChatConfig
+from domain.directory import Directory
 from handlers.links import link_key
 from handlers.ops import notify
 from handlers.ops.base import Actor, Work

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.config import ChatConfig
-from bot.directory import Directory
-from bot.vocab import Grade
+from domain.config import ChatConfig
+from domain.directory import Directory
+from domain.vocab import Grade
 from handlers import items as common
 from handlers.ops.base import Actor, Work
 from handlers.ops.events import ItemReported

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import ChatConfig
+from domain.config import ChatConfig
 from handlers.ops.base import Actor, Work
 from handlers.permissions import Action, allowed, who_may
 from store import items as item_store

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.config import ChatConfig
-from bot.vocab import ItemStatus, Role
+from domain.config import ChatConfig
+from domain.vocab import ItemStatus, Role
 from handlers import items as common
 from handlers.intake import guess_category, guess_source
 from handlers.links import link_key

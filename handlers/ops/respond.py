@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.config import ChatConfig
-from bot.vocab import ItemStatus
+from domain.config import ChatConfig
+from domain.vocab import ItemStatus
 from handlers import items as common
 from handlers.ops.base import Actor, Work
 from handlers.ops.permits import NotPermitted, check

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.config import ChatConfig
-from bot.vocab import ItemStatus, Referral
+from domain.config import ChatConfig
+from domain.vocab import ItemStatus, Referral
 from handlers import items as common
 from handlers.ops.base import Actor, Work
 from handlers.ops.permits import NotPermitted, check

@@ -35,7 +35,7 @@ from aiohttp import ClientResponse, WSMsgType, web
 from aiohttp.test_utils import TestClient
 
 from bot.clock import Clock
-from bot.config import Config, DingtalkChannelConfig
+from domain.config import Config, DingtalkChannelConfig
 
 DUTY_CONVERSATION = "cidQingHeDuty0000000000=="
 ROBOT_TOPIC = "/v1.0/im/bot/messages/get"

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.config import Config
+from domain.config import Config
 from tests.conftest import Bot, start_bot
 
 # The published key pair of the official sample (PROTOCOLS.md G.1 / G.3), AI bot: receive id "".

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from bot.vocab import GLOBAL_ROLES, UNIT_ROLES
+from domain.vocab import GLOBAL_ROLES, UNIT_ROLES
 
 # Lists whose entries carry a natural key: entries are named by it when it is unique.
 KEYED = {"units": "id", "people": "id", "chats": "id", "channels": "id", "categories": "name",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 from collections import defaultdict
 
-from bot.config import ChatConfig, Config, PersonConfig, UnitConfig
-from bot.vocab import Platform, Role
+from domain.config import ChatConfig, Config, PersonConfig, UnitConfig
+from domain.vocab import Platform, Role
 
 
 class Directory:

@@ -6,7 +6,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.vocab import Platform
+from domain.vocab import Platform
 
 # A platform message id longer than this is replaced by a digest of it: ids are stored in columns
 # of fixed width (inbound_seen.message_id, the outbox key "reply:<channel>:<id>:<n>"), and a

@@ -42,9 +42,10 @@ def create_app(
     `simulator` turns the local channel and /sim on or off; by default the config decides.
     """
     app = web.Application(client_max_size=MAX_BODY, middlewares=[not_kept_is_503, intake.api_errors])
-    runtime = Runtime.build(config, clock or SystemClock())
+    environ = os.environ if environ is None else environ
+    runtime = Runtime.build(config, clock or SystemClock(), environ)  # with the webhooks the environment turns on
     app[RUNTIME] = runtime
-    channels, off = build_channels(runtime, os.environ if environ is None else environ)
+    channels, off = build_channels(runtime, environ)
     for channel in channels:
         channel.setup_routes(app)
         runtime.outbox.add_senders(channel.senders())
@@ -87,6 +88,7 @@ def create_app(
             runtime.scheduler_running = False
             await jobs.stop(within=runtime.outbox.stop_left())
         await _stop_channels(channels, runtime.outbox.stop_left())
+        await runtime.pipeline.close(runtime.outbox.stop_left())  # direct answers to strangers still in flight
         await runtime.outbox.shutdown()
         await runtime.close_http()
         await runtime.keeper.close()

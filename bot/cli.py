@@ -167,10 +167,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     path = Path(args.config) if args.config else example_config()
-    # The demo never talks to real platforms, whatever secrets the shell holds: without channels
-    # it has none to build, and nothing to warn about.
+    # The demo never talks to real platforms nor other systems, whatever secrets the shell holds:
+    # without channels and webhooks it has none to build, and nothing to warn about.
     config = load(path, checked_url(args.database) if args.database else DEMO_DATABASE)
-    config = config.model_copy(update={"channels": []})
+    config = config.model_copy(update={"channels": [], "webhooks": []})
     host = args.host or "127.0.0.1"
     port = args.port or 8080
     if args.speed is not None and not 1 <= args.speed <= 3600:

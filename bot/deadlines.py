@@ -10,7 +10,9 @@ split the work with FOR UPDATE SKIP LOCKED; on SQLite the single writer serialis
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
 from bot.metrics import Metrics
@@ -18,7 +20,9 @@ from domain.config import Config
 from domain.directory import Directory
 from handlers.deadline_rules import due_points, next_point_at, running_clocks
 from handlers.duty import DutyLookup
+from handlers.engine import CycleResult, run_cycles
 from handlers.items import item_clocks
+from handlers.ops.base import Work
 from handlers.reminders import Reminding, queue_reminder
 from store import items as item_store
 from store.db import Database
@@ -40,32 +44,38 @@ class DeadlineSweep:
         self.duty = duty
         self.batch = batch
 
+    # An engine module (handlers/engine.py): swept on every beat of the engine loop, and between
+    # beats at the moment the next point falls due (the loop's wake-up, see bot/engine.py).
+    name = "deadlines"
+    interval: timedelta | None = None
+
     async def run_once(self) -> int:
-        """Queue what is due now; returns how many new notices were queued. Loops over batches."""
-        queued = 0
+        """Queue what is due now; returns how many new notices were queued. One transaction per
+        batch (cycle), batch after batch until one comes back short."""
         self.metrics.sweeps.inc()
-        while True:
-            fresh, seen = await self._one_batch()
-            queued += fresh
-            if seen < self.batch:
-                return queued
+        result = await run_cycles(self.db, self, self._work)
+        return result.queued
 
     async def next_due(self) -> datetime | None:
         """When the earliest reminder point of an open item falls (None when there is none)."""
         async with self.db.read() as session:
             return await item_store.earliest_reminder(session)
 
-    async def _one_batch(self) -> tuple[int, int]:
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            items = await item_store.due_for_reminders(session, now, self.batch)
-            ctx = Reminding(session=session, now=now, config=self.config, directory=self.directory, duty=self.duty)
-            fresh = 0
-            for item in items:
-                fresh += await self._sweep_item(ctx, item, now)
+    def _work(self, session: AsyncSession) -> Work:
+        return Work(session=session, config=self.config, directory=self.directory, duty=self.duty,
+                    now=self.clock.now())
+
+    async def cycle(self, work: Work) -> CycleResult:
+        """One batch of due items: their missed and due points queued, their next point set."""
+        now = work.now
+        items = await item_store.due_for_reminders(work.session, now, self.batch)
+        ctx = Reminding(session=work.session, now=now, config=self.config, directory=self.directory, duty=self.duty)
+        fresh = 0
+        for item in items:
+            fresh += await self._sweep_item(ctx, item, now)
         if fresh:
             log.info("deadline sweep queued %d reminder(s)", fresh)
-        return fresh, len(items)
+        return CycleResult(queued=fresh, more=len(items) >= self.batch)
 
     async def _sweep_item(self, ctx: Reminding, item: Item, now: datetime) -> int:
         facts = item_clocks(item)

@@ -34,6 +34,18 @@ class Metrics:
         self.sweeps = Counter(
             "dutybot_deadline_sweeps_total", "Deadline sweeps run", registry=self.registry,
         )
+        self.engine_runs = Counter(
+            "dutybot_engine_runs_total", "Engine module runs (each one or more cycles) by outcome",
+            ["module", "outcome"], registry=self.registry,
+        )
+        self.engine_seconds = Histogram(
+            "dutybot_engine_run_seconds", "Seconds an engine module's run took", ["module"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=self.registry,
+        )
+        self.engine_late = Counter(
+            "dutybot_engine_late_occurrences_total", "Scheduled occurrences run after their time (补发)",
+            ["module"], registry=self.registry,
+        )
         self.spooled = Counter(
             "dutybot_spooled_total", "Platform messages kept in the local spool (database not writable)",
             registry=self.registry,

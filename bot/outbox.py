@@ -16,6 +16,11 @@ the budget waits for the next free slot; a backlog past `digest_after` is folded
 (bot/outbox_digest.py). A robot that refuses for a configuration reason has its messages held
 until it accepts again (bot/outbox_held.py).
 
+Outgoing webhooks' events (bot/webhook_send.py) go the same way, addressed to a subscriber's
+target instead of a chat: their sender is an Endpoint (bot/outbox_parts.py), which brings its own
+rate budget and is told of a final refusal; their rows are never folded into digests nor logged
+in a chat.
+
 Just before sending, a worker renews its claim on the row: a row it claimed in a batch but whose
 lease ran out while earlier rows were being sent may have been taken over, and is then left to
 the worker that holds it. At a clean stop (`begin_stop`, `shutdown`) posts in flight may finish
@@ -38,8 +43,9 @@ from bot.channels.base import Sender
 from bot.clock import Clock
 from bot.logs import FailureLog
 from bot.metrics import Metrics
-from bot.outbox_parts import Lane
+from bot.outbox_parts import Endpoint, Lane
 from bot.outbox_steps import STOPPED, LaneSteps
+from domain.config import ChatConfig
 from domain.directory import Directory
 from store import outbox
 from store.db import Database
@@ -81,7 +87,9 @@ class OutboxWorker(LaneSteps):
         self.webhook_envs = dict(webhook_envs or {})
         self.clock = clock
         self.directory = directory
-        self.senders = dict(senders)
+        self.senders: dict[str, Sender] = {}
+        self.targets: dict[str, ChatConfig] = {}
+        self.add_senders(senders)
         self.worker_id = worker_id
         self._runs = itertools.count(1)
         self.lease = lease
@@ -99,17 +107,20 @@ class OutboxWorker(LaneSteps):
         self._stop_at: float | None = None  # the event loop's time by which a stop ends
 
     def add_senders(self, senders: Mapping[str, Sender]) -> None:
-        """Route the given chats (chat id → sender) through a platform channel."""
+        """Route the given chats (chat id → sender) through a platform channel; an endpoint (a
+        webhook subscriber) also brings the target its rows are addressed to."""
         self.senders.update(senders)
+        self.targets.update({key: sender.target for key, sender in senders.items() if isinstance(sender, Endpoint)})
 
     def kick(self, *, until_idle: bool = False) -> None:
         """Deliver soon, without waiting for the next scheduler tick (e.g. a reply just queued);
         `until_idle` keeps claiming batches while there are due rows (a sweep queued many)."""
         if self._stopping:
             return
-        self._track(asyncio.get_running_loop().create_task(self.run_due() if until_idle else self.run_once()))
+        self.track(asyncio.get_running_loop().create_task(self.run_due() if until_idle else self.run_once()))
 
-    def _track(self, task: asyncio.Task[Any]) -> None:
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Keep `task` until done, and make `drain` wait for it (the direct answers to strangers too)."""
         self._tasks.add(task)  # keep a reference: the loop holds tasks only weakly
         task.add_done_callback(self._tasks.discard)
 
@@ -183,7 +194,7 @@ class OutboxWorker(LaneSteps):
         stopping, the replies are released for another replica (or the next start) at once."""
         loop = asyncio.get_running_loop()
         if rows and self._stopping:
-            self._track(loop.create_task(self._release(claim, [row.id for row in rows])))
+            self.track(loop.create_task(self._release(claim, [row.id for row in rows])))
         elif rows:
             self._start(Lane(claim, "", deque(rows), fast=True))
         if kick:
@@ -207,7 +218,7 @@ class OutboxWorker(LaneSteps):
         busy = {key for key, count in self._busy.items() if count > 0}
         if not busy:
             return []
-        return [chat.id for chat in self.directory.chats.values()
+        return [chat.id for chat in [*self.directory.chats.values(), *self.targets.values()]
                 if chat.id in self.senders and self.robot_key(self.senders[chat.id], chat) in busy]
 
     def _start(self, lane: Lane) -> asyncio.Task[None]:
@@ -217,7 +228,7 @@ class OutboxWorker(LaneSteps):
             self._busy[lane.key] += 1
         self._lanes.add(lane)
         task = asyncio.get_running_loop().create_task(self._lane(lane))
-        self._track(task)
+        self.track(task)
         task.add_done_callback(lambda _: self._unregister(lane))
         return task
 
@@ -280,7 +291,7 @@ class OutboxWorker(LaneSteps):
             ids = [row.id for row in lane.queue]
             lane.queue.clear()  # the lane finds nothing more to take once its post in flight is recorded
             if ids:
-                self._track(loop.create_task(self._release(lane.run, ids)))
+                self.track(loop.create_task(self._release(lane.run, ids)))
 
     async def shutdown(self) -> tuple[int, int]:
         """Let posts in flight finish until the stop's bound, cut off the rest, then release every

@@ -41,6 +41,23 @@ class RepliesDirectly(Protocol):
     async def send_reply(self, chat: ChatConfig, message: OutboundMessage) -> DeliveryResult | None: ...
 
 
+@runtime_checkable
+class Endpoint(Protocol):
+    """A sender for a system, not a chat: a webhook subscriber (bot/webhook_send.py). Its rows are
+    addressed to `target.id` (no configured chat has it) and take the same path as a chat's —
+    claim, lane, renewal, rate budget, retries with backoff — but with the endpoint's own budget
+    (a robot's 20 a minute is not the receiver's), never folded into a digest nor written to a chat
+    log, and a permanent refusal is reported by the endpoint (`refused`) instead of held."""
+
+    target: ChatConfig
+    rate_limit: int
+    rate_window: timedelta
+
+    async def refused(
+        self, session: AsyncSession, *, row: OutboxMessage, result: DeliveryResult, now: datetime
+    ) -> None: ...
+
+
 def posts_needed(sender: Sender, chat: ChatConfig, message: OutboundMessage) -> int:
     return max(1, sender.posts_needed(chat, message)) if isinstance(sender, CountsPosts) else 1
 

@@ -29,6 +29,7 @@ from bot.metrics import Metrics
 from bot.outbox_digest import fold_backlog
 from bot.outbox_held import alert_admins
 from bot.outbox_parts import (
+    Endpoint,
     Lane,
     Outgoing,
     Posted,
@@ -66,6 +67,7 @@ class LaneSteps:
     directory: Directory
     metrics: Metrics
     senders: dict[str, Sender]
+    targets: dict[str, ChatConfig]  # endpoints' targets (webhook subscribers): addressed like chats
     webhook_envs: dict[str, str]
     lease: timedelta
     post_timeout: timedelta
@@ -102,7 +104,7 @@ class LaneSteps:
 
 
     def _chat_and_sender(self, row: OutboxMessage) -> tuple[ChatConfig | None, Sender | None]:
-        chat = self.directory.chats.get(row.chat_id)
+        chat = self.directory.chats.get(row.chat_id) or self.targets.get(row.chat_id)
         return chat, self.senders.get(chat.id) if chat is not None else None
 
     async def _work(self, lane: Lane) -> None:
@@ -154,6 +156,8 @@ class LaneSteps:
             self.metrics.rate_limit_waits.inc(len(wait.row_ids))
             self.metrics.deliveries.labels("rate_limited").inc(len(wait.row_ids))
             for chat, sender in wait.chats.values():
+                if chat.id in self.targets:
+                    continue  # a webhook's JSON events are never folded into a chat's digest
                 await fold_backlog(db=self.db, clock=self.clock, metrics=self.metrics, directory=self.directory,
                                    chat=chat, until=wait.free_at, sender=sender, digest_after=self.digest_after)
 
@@ -266,8 +270,12 @@ class LaneSteps:
         rate = None
         if key is not None:
             lasting = self._post_limit(slots)
-            free_at = await ratelimit.reserve(session, key, now, limit=self.rate_limit,
-                                              window=self.rate_window + self.rate_skew, slots=slots, lasting=lasting)
+            # A webhook receiver's budget is its own, not the platform robots' 20 a minute.
+            endpoint = sender if row.chat_id in self.targets and isinstance(sender, Endpoint) else None
+            limit, window = ((endpoint.rate_limit, endpoint.rate_window) if endpoint is not None
+                             else (self.rate_limit, self.rate_window + self.rate_skew))
+            free_at = await ratelimit.reserve(session, key, now, limit=limit, window=window, slots=slots,
+                                              lasting=lasting)
             if free_at is not None:
                 waiting.setdefault(key, Waiting(free_at)).add(row, chat, sender)
                 return None
@@ -347,7 +355,11 @@ class LaneSteps:
             await self._alert_admins(session, channel, row, result, now)
         else:
             self.metrics.deliveries.labels("failed").inc()
-            await outbox.finish(session, row.id, worker=run, status=outbox.FAILED, now=now, error=result.detail)
+            failed = await outbox.finish(session, row.id, worker=run, status=outbox.FAILED, now=now,
+                                         error=result.detail)
+            endpoint = self.senders.get(row.chat_id) if row.chat_id in self.targets else None
+            if failed and isinstance(endpoint, Endpoint):  # a receiver's final refusal: the admins are told
+                await endpoint.refused(session, row=row, result=result, now=now)
         return False
 
     async def _alert_admins(
@@ -368,6 +380,11 @@ class LaneSteps:
         late_by = max(0.0, (now - row.due_at).total_seconds())
         if row.clock is not None:
             self.metrics.reminder_lateness.observe(late_by)
+        if row.chat_id in self.targets:
+            # A webhook delivery: the outbox row is its record (no chat saw it, the item's trail
+            # keeps what people were told).
+            log.info("outbox row %s sent", row.id, extra={**fields, "outcome": "sent", "late_by_s": round(late_by, 3)})
+            return
         await chatlog.append(
             session, chat_id=row.chat_id, at=now, sender="bot", mentions=row.mentions, kind="notice",
             text=render_mentions(row.text, row.mentions, self.directory),

@@ -1,37 +1,44 @@
-"""Roster jobs, run on every scheduler tick: keep the roster resolved up to the horizon, post the
-交接班 at each shift change, remind tomorrow's people, report the gaps of the coming days to the
-admins, and hold the 点名 (roll call) with its escalation.
+"""Roster jobs as engine modules (handlers/engine.py): keep the roster resolved up to the horizon,
+post the 交接班 at each shift change, remind tomorrow's people, report the gaps of the coming days
+to the admins, and hold the 点名 (roll call) with its escalation.
 
-Each job reloads what it needs from the database, works out what is due at `runtime.clock.now()`
-and queues messages in the outbox under deterministic idempotency keys, so any number of ticks or
-replicas post each message once, and a tick that comes late (after downtime) still posts what is
-due — but never a handover for a shift that is already over, a reminder for a day that has begun,
-or a roll call whose answer time has passed.
-
-A handover found more than `HANDOVER_GRACE` after its shift began (the bot was down at the
-change, or has just been started for the first time) is posted once, marked 补发, and names the
-people on duty at the moment it is posted: by then a 代班 or a partial override may have changed
-who holds the shift, and the outgoing people are no longer the ones handing over.
+Each module reloads what it needs from the database and works out what is due at the cycle's time.
+The daily ones (the reminder at `remind_time`, the gap report at `gap_report_time`, the roll calls
+at `roll_call_times`) and the handover of each shift are occurrences claimed in engine_runs by the
+transaction that posts them, so any number of cycles or replicas post each once, and a cycle that
+comes late (after downtime) still posts what is due — but never a handover for a shift that is
+already over, a reminder for a day that has begun, or a roll call whose answer time has passed
+(each occurrence expires then). The outbox's idempotency keys stay as a second guard.
+The handover's text and its 补发 rule are in bot/roster_handover.py.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.roster_handover import HANDOVER_MODULE, post_handovers
 from bot.runtime import Runtime
-from domain.vocab import FINAL_STATUSES, Role
+from domain.config import Config, RosterSection
+from domain.vocab import Role
 from handlers.calendar import weekday_name
-from handlers.items import public_summary
-from handlers.policy import next_due, remaining_text
+from handlers.engine import (
+    CycleResult,
+    EngineModule,
+    Occurrence,
+    daily,
+    run_cycles,
+    same_day,
+    take_due,
+    within,
+)
+from handlers.ops.base import Work
 from handlers.roster_gaps import report_to_admins
 from handlers.roster_service import Roster, segment_of
 from handlers.roster_view import (
     ShiftView,
-    contact,
     coverage_lines,
     day_label,
     group_shifts,
@@ -40,21 +47,8 @@ from handlers.roster_view import (
     when_label,
 )
 from store import audit, outbox
-from store import items as item_store
-from store import outbox as outbox_store
 from store import roster as store
-from store.models import Item
 
-HANDOVER = "【交接班】{day} {shift}（{span}）开始"
-HANDOVER_LATE = "【交接班】{day} {shift}（{span}）已开始（补发）"
-HANDOVER_LEADERS = "带班领导：{people}"
-HANDOVER_OFFICERS = "值班员：{people}"
-HANDOVER_FROM = "交班：{people}"
-HANDOVER_ITEMS = "待办事项 {count} 项（最紧急在前）："
-HANDOVER_ITEM = "#{n}【{grade}】{status}{clock}｜{summary}"
-HANDOVER_MORE = "……另有 {count} 项，请发送“待办”查看。"
-HANDOVER_NO_ITEMS = "当前没有待办事项。"
-HANDOVER_CLOSE = "请接班人员查看待办，按时限处置。"
 REMIND = "【值班提醒】{name}：您明天（{day} {weekday}）值班："
 REMIND_LINE = "{shift} {span} {role}{chat}"
 REMIND_CLOSE = "如需调整，请发送“换班 @对方 日期班次”或“请假 日期”。"
@@ -67,129 +61,149 @@ ROLL_CALL_NO_LEADER = ("【点名未应答】值班员{people}未于{due}前回�
 
 log = logging.getLogger(__name__)
 BOT = "bot"
-ITEMS_SHOWN = 10
-HANDOVER_GRACE = timedelta(minutes=10)
-SUMMARY_CHARS = 24
+
+
+# Roster edits (an import, a 代班) show in the handovers within this; a shift's start is kept exactly
+# by the module's wish to run then (CycleResult.next_at).
+ROSTER_POLL = timedelta(seconds=30)
+# The daily jobs run at their times (next_at); this poll only covers a clock that jumps.
+DAILY_POLL = timedelta(minutes=10)
 
 
 async def run_roster_jobs(runtime: Runtime) -> None:
-    """One tick of every roster job."""
-    roster = Roster.build(runtime.config, runtime.directory)
-    now = runtime.clock.now()
-    async with runtime.db.transaction() as session:
-        await roster.extend_horizon(session, now)
-    async with runtime.db.transaction() as session:
-        if runtime.config.roster.handover:
-            await post_handovers(session, roster, now)
-        if runtime.config.roster.remind:
-            await remind_tomorrow(session, roster, now)
-    async with runtime.db.transaction() as session:
-        await report_gaps(session, roster, now)
-    async with runtime.db.transaction() as session:
-        await call_roll(session, roster, now)
-        await escalate_roll_calls(session, roster, now)
+    """One cycle of every roster module, each in its own transaction (as the engine runs them)."""
+    def work_for(session: AsyncSession) -> Work:
+        return Work(session=session, config=runtime.config, directory=runtime.directory, duty=runtime.duty,
+                    now=runtime.clock.now())
+
+    for module in roster_modules(runtime.config):
+        await run_cycles(runtime.db, module, work_for)
 
 
-def add_roster_jobs(scheduler: Any, runtime: Runtime) -> None:
-    scheduler.add_job(run_roster_jobs, "interval", seconds=30, id="roster", args=[runtime], max_instances=1,
-                      coalesce=True, misfire_grace_time=30)
+def roster_modules(config: Config) -> list[EngineModule]:
+    """The roster's engine modules, as the config turns them on (the horizon always)."""
+    modules: list[EngineModule] = [Horizon()]
+    if config.roster.handover:
+        modules.append(Handovers())
+    if config.roster.remind:
+        modules.append(RemindTomorrow())
+    modules += [GapReport(), RollCall()]
+    return modules
 
 
-async def _key_exists(session: AsyncSession, key: str) -> bool:
-    return await outbox_store.key_exists(session, key)
+def _roster(work: Work) -> Roster:
+    return Roster.build(work.config, work.directory)
 
 
-def _local(roster: Roster, when: datetime) -> datetime:
-    return when.astimezone(roster.config.tz)
+class Horizon:
+    """Keep every chat's roster resolved up to the horizon as days pass."""
+
+    name = "roster-horizon"
+    interval: timedelta | None = ROSTER_POLL
+
+    async def cycle(self, work: Work) -> CycleResult:
+        await _roster(work).extend_horizon(work.session, work.now)
+        return CycleResult()
 
 
-# -- 交接班 -------------------------------------------------------------------------------------------------
+class Handovers:
+    """The 交接班 of every shift that has begun and is not over, once per chat and shift."""
+
+    name = HANDOVER_MODULE
+    interval: timedelta | None = ROSTER_POLL
+
+    async def cycle(self, work: Work) -> CycleResult:
+        posted, late = await post_handovers(work.session, _roster(work), work.now)
+        starts = await store.shift_starts_between(work.session, work.now, work.now + ROSTER_POLL)
+        return CycleResult(queued=posted, late=late, next_at=starts[0][1] if starts else None)
 
 
-async def post_handovers(session: AsyncSession, roster: Roster, now: datetime) -> int:
-    """A 交接班 for every shift that has begun and is not over yet, once per chat and shift."""
-    running = await store.shifts_between(session, now, now + timedelta(microseconds=1))
-    posted = 0
-    for chat_id, shift_start in dict.fromkeys((r.chat_id, r.shift_start) for r in running):
-        key = f"handover:{chat_id}:{shift_start.isoformat()}"
-        if chat_id not in roster.directory.chats or await _key_exists(session, key):
-            continue
-        late = now - shift_start > HANDOVER_GRACE
-        at = now if late else shift_start
-        rows = await store.shifts_between(session, at, at + timedelta(microseconds=1), chat_id=chat_id)
-        incoming = [v for v in group_shifts(segment_of(r) for r in rows) if v.start == shift_start]
-        if not incoming:
-            continue
-        outgoing = [] if late else [segment_of(r) for r in await store.shifts_between(
-            session, shift_start - timedelta(microseconds=1), shift_start, chat_id=chat_id) if r.end_at == shift_start]
-        text, mentions = await _handover_text(session, roster, chat_id, incoming[0], outgoing, now, at)
-        if await outbox.enqueue(session, key=key, chat_id=chat_id, text=text, mentions=mentions, now=now):
-            posted += 1
-    return posted
+class _DailyJob:
+    """A roster job once a day at a configured local time; a missed one is done later that day."""
+
+    name = ""
+    interval: timedelta | None = DAILY_POLL
+
+    def time_of(self, settings: RosterSection) -> time:
+        raise NotImplementedError
+
+    async def run(self, session: AsyncSession, roster: Roster, now: datetime, today: date) -> int:
+        raise NotImplementedError
+
+    async def cycle(self, work: Work) -> CycleResult:
+        """The first run of the day claims the occurrence (and says whether it was late); every
+        later cycle that day checks again, so someone put on tomorrow's roster after the time (a
+        file imported at 17:00) is still reminded, a gap found after it still reported. The outbox
+        keys (per person and day, per day) keep each message to one."""
+        roster = _roster(work)
+        tz = roster.config.tz
+        schedule = daily(self.time_of(roster.config.roster), tz)
+        posted, late = 0, 0
+        for occurrence in await take_due(work.session, self.name, schedule, work.now, expires=same_day(tz)):
+            posted += await self.run(work.session, roster, work.now, _day_of(roster, occurrence))
+            late += occurrence.late
+        today_at = datetime.combine(work.now.astimezone(tz).date(), self.time_of(roster.config.roster), tzinfo=tz)
+        if posted == 0 and work.now >= today_at:
+            posted = await self.run(work.session, roster, work.now, today_at.date())
+        return CycleResult(queued=posted, late=late, next_at=schedule.next_after(work.now))
 
 
-async def _handover_text(session: AsyncSession, roster: Roster, chat_id: str, view: ShiftView,
-                         outgoing: list[Any], now: datetime, at: datetime) -> tuple[str, list[str]]:
-    """The handover of `view`, naming its people on duty at `at` (the shift's start, or now when late)."""
-    tz, directory = roster.config.tz, roster.directory
-    leaders = list(dict.fromkeys(s.person for s in view.of(Role.DUTY_LEADER) if s.start <= at < s.end))
-    officers = list(dict.fromkeys(s.person for s in view.of(Role.DUTY_OFFICER) if s.start <= at < s.end))
-    header = HANDOVER if at == view.start else HANDOVER_LATE
-    lines = [header.format(day=day_label(view.day), shift=view.name, span=span(view.start, view.end, tz)),
-             HANDOVER_LEADERS.format(people="、".join(contact(p, directory) for p in leaders) or "（空缺）"),
-             HANDOVER_OFFICERS.format(people="、".join(contact(p, directory) for p in officers) or "（空缺）")]
-    if outgoing:
-        names = "、".join(dict.fromkeys(f"{name_of(s.person, directory)}（{s.role.value}）" for s in outgoing))
-        lines.append(HANDOVER_FROM.format(people=names))
-    items = await _open_items(session, roster, chat_id)
-    if items:
-        lines.append(HANDOVER_ITEMS.format(count=len(items)))
-        for item in items[:ITEMS_SHOWN]:
-            due = _urgency(item)
-            clock = f"｜{due[0]}截止 {when_label(due[1], tz)}（{remaining_text(due[1], now)}）" if due else ""
-            summary = public_summary(item)  # 涉密: the authorised summary only (001 第十七条)
-            summary = summary if len(summary) <= SUMMARY_CHARS else summary[: SUMMARY_CHARS - 1] + "…"
-            lines.append(HANDOVER_ITEM.format(n=item.number, grade=item.grade or "未定级", status=item.status,
-                                              clock=clock, summary=summary))
-        if len(items) > ITEMS_SHOWN:
-            lines.append(HANDOVER_MORE.format(count=len(items) - ITEMS_SHOWN))
-    else:
-        lines.append(HANDOVER_NO_ITEMS)
-    lines.append(HANDOVER_CLOSE)
-    return "\n".join(lines), list(dict.fromkeys([*officers, *leaders]))
+class RemindTomorrow(_DailyJob):
+    """At `remind_time`, each person on duty tomorrow is reminded once."""
+
+    name = "roster-remind"
+
+    def time_of(self, settings: RosterSection) -> time:
+        return settings.remind_time
+
+    async def run(self, session: AsyncSession, roster: Roster, now: datetime, today: date) -> int:
+        return await remind_tomorrow(session, roster, now, today)
 
 
-def _urgency(item: Item) -> tuple[str, datetime] | None:
-    return next_due(item.grade_due_at, item.grade is not None, item.pass_on_due_at,
-                    item.acknowledged_at is not None, item.response_due_at, item.responded_at is not None)
+class GapReport(_DailyJob):
+    """At `gap_report_time`, the gaps of the coming days to the admins."""
+
+    name = "roster-gaps"
+
+    def time_of(self, settings: RosterSection) -> time:
+        return settings.gap_report_time
+
+    async def run(self, session: AsyncSession, roster: Roster, now: datetime, today: date) -> int:
+        return await report_gaps(session, roster, now, today)
 
 
-async def _open_items(session: AsyncSession, roster: Roster, chat_id: str) -> list[Item]:
-    """The chat's open items, as its 待办 lists them: its unit and the units below (all for coordinators)."""
-    chat = roster.directory.chats[chat_id]
-    if chat.coordinators or chat.unit is None:
-        found = await item_store.open_all(session)
-    else:
-        scope = [chat.unit]
-        for unit_id in scope:  # grows while iterating: a breadth-first walk of the unit tree
-            scope += [u.id for u in roster.config.units if u.parent == unit_id and u.id not in scope]
-        found = await item_store.open_for_units(session, scope)
-        found += [i for i in await item_store.open_reported_in_chat(session, chat_id) if i not in found]
-    found = [i for i in found if i.status not in FINAL_STATUSES]
-    far = datetime.max.replace(tzinfo=roster.config.tz)
-    found.sort(key=lambda i: ((_urgency(i) or ("", far))[1], i.number))
-    return found
+class RollCall:
+    """The 点名 at each of `roll_call_times` (while its answer time runs), and the escalation of
+    the calls nobody answered in time."""
+
+    name = "roll-call"
+    interval: timedelta | None = ROSTER_POLL
+
+    async def cycle(self, work: Work) -> CycleResult:
+        roster = _roster(work)
+        settings = roster.config.roster
+        window = timedelta(minutes=settings.roll_call_minutes)
+        schedule = daily(settings.roll_call_times, roster.config.tz)
+        posted = 0
+        for occurrence in await take_due(work.session, self.name, schedule, work.now, expires=within(window)):
+            posted += await call_roll(work.session, roster, work.now, occurrence.at)
+        posted += await escalate_roll_calls(work.session, roster, work.now)
+        # Next: the next call, or the end of the answer time of one just made (its escalation).
+        wishes = [at + window for at in schedule.occurrences(work.now - window, work.now)]
+        following = schedule.next_after(work.now)
+        return CycleResult(queued=posted, next_at=min([*wishes, following] if following else wishes, default=None))
+
+
+def _day_of(roster: Roster, occurrence: Occurrence) -> date:
+    return occurrence.at.astimezone(roster.config.tz).date()
 
 
 # -- tomorrow's people ----------------------------------------------------------------------------------------
 
 
-async def remind_tomorrow(session: AsyncSession, roster: Roster, now: datetime) -> int:
-    """After the reminder time, each person on duty tomorrow is reminded once (in their first shift's chat)."""
-    local = _local(roster, now)
-    if local.time() < roster.config.roster.remind_time:
-        return 0
-    tomorrow = local.date() + timedelta(days=1)
+async def remind_tomorrow(session: AsyncSession, roster: Roster, now: datetime, today: date) -> int:
+    """Each person on duty the day after `today` is reminded once (in their first shift's chat)."""
+    tomorrow = today + timedelta(days=1)
     by_person: dict[str, list[tuple[str, ShiftView, Role]]] = {}
     for chat_id in await store.roster_chats(session):
         if chat_id not in roster.directory.chats:
@@ -226,17 +240,9 @@ async def remind_tomorrow(session: AsyncSession, roster: Roster, now: datetime) 
 # -- gaps of the coming days ---------------------------------------------------------------------------------
 
 
-async def report_gaps(session: AsyncSession, roster: Roster, now: datetime) -> int:
-    """Once a day after the report time: the gaps (and unknown day types, unreachable people) of the next days."""
+async def report_gaps(session: AsyncSession, roster: Roster, now: datetime, today: date) -> int:
+    """The day's report: the gaps (and unknown day types, unreachable people) of the next days."""
     settings = roster.config.roster
-    local = _local(roster, now)
-    if local.time() < settings.gap_report_time:
-        return 0
-    today = local.date()
-    targets = [c.id for c in roster.directory.admin_chats()]
-    keys = {chat: f"gaps:{today.isoformat()}:{chat}" for chat in targets}
-    if targets and all([await _key_exists(session, k) for k in keys.values()]):
-        return 0
     chats = await store.roster_chats(session)
     if not chats:
         return 0
@@ -254,42 +260,28 @@ async def report_gaps(session: AsyncSession, roster: Roster, now: datetime) -> i
 # -- 点名 -------------------------------------------------------------------------------------------------------
 
 
-def _roll_call_instants(roster: Roster, now: datetime) -> list[datetime]:
-    """Today's (and, just after midnight, yesterday's) roll-call times whose answer time is still running."""
-    settings = roster.config.roster
-    local = _local(roster, now)
-    window = timedelta(minutes=settings.roll_call_minutes)
-    found = []
-    for day in (local.date() - timedelta(days=1), local.date()):
-        for at_time in settings.roll_call_times:
-            at = datetime.combine(day, at_time, tzinfo=roster.config.tz)
-            if at <= now < at + window:
-                found.append(at)
-    return found
-
-
-async def call_roll(session: AsyncSession, roster: Roster, now: datetime) -> int:
+async def call_roll(session: AsyncSession, roster: Roster, now: datetime, at: datetime) -> int:
+    """The roll call of `at` in every duty chat with officers on duty then."""
     posted = 0
     minutes = timedelta(minutes=roster.config.roster.roll_call_minutes)
     tz = roster.config.tz
-    for at in _roll_call_instants(roster, now):
-        for chat_id in await store.roster_chats(session):
-            if chat_id not in roster.directory.chats:
-                continue
-            on_duty = await store.on_duty_at(session, chat_id, at)
-            officers = list(dict.fromkeys(p for role, p in on_duty if role == Role.DUTY_OFFICER.value))
-            leaders = list(dict.fromkeys(p for role, p in on_duty if role == Role.DUTY_LEADER.value))
-            if not officers:
-                continue  # nobody to call: the gap report names the gap
-            created = await store.create_roll_call(session, chat_id=chat_id, at=at, due_at=at + minutes,
-                                                   people=officers, leaders=leaders)
-            if not created:
-                continue
-            text = ROLL_CALL.format(people="、".join(name_of(p, roster.directory) for p in officers),
-                                    due=f"{(at + minutes).astimezone(tz):%H:%M}")
-            await outbox.enqueue(session, key=f"rollcall:{chat_id}:{at.isoformat()}", chat_id=chat_id, text=text,
-                                 mentions=officers, now=now)
-            posted += 1
+    for chat_id in await store.roster_chats(session):
+        if chat_id not in roster.directory.chats:
+            continue
+        on_duty = await store.on_duty_at(session, chat_id, at)
+        officers = list(dict.fromkeys(p for role, p in on_duty if role == Role.DUTY_OFFICER.value))
+        leaders = list(dict.fromkeys(p for role, p in on_duty if role == Role.DUTY_LEADER.value))
+        if not officers:
+            continue  # nobody to call: the gap report names the gap
+        created = await store.create_roll_call(session, chat_id=chat_id, at=at, due_at=at + minutes,
+                                               people=officers, leaders=leaders)
+        if not created:
+            continue
+        text = ROLL_CALL.format(people="、".join(name_of(p, roster.directory) for p in officers),
+                                due=f"{(at + minutes).astimezone(tz):%H:%M}")
+        await outbox.enqueue(session, key=f"rollcall:{chat_id}:{at.isoformat()}", chat_id=chat_id, text=text,
+                             mentions=officers, now=now)
+        posted += 1
     return posted
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bot.channels.pipeline import ChannelRuntime, Pipeline
 from bot.clock import Clock
 from bot.deadlines import DeadlineSweep
 from bot.dispatch import MessageHandler
@@ -19,10 +21,12 @@ from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
 from bot.spool import Spool
 from bot.spool_keeper import SpoolKeeper
+from bot.webhook_send import read_endpoints, senders
 from domain.config import Config
 from domain.directory import Directory
-from handlers import assignment, classify, grading, offer, query, report, roster, workflow
+from handlers import assignment, classify, grading, offer, query, report, roster, roster_swap, workflow
 from handlers import help as help_feature
+from handlers.dialogues import Dialogues
 from handlers.duty import DutyLookup
 from handlers.roster_service import RosterDuty
 from handlers.router import Dispatcher
@@ -33,10 +37,12 @@ PROBE_EVERY = 5.0
 
 
 def build_dispatcher() -> Dispatcher:
-    # Order matters only for fallbacks: a pending grade answer first; the offer to register a
-    # verb-less report (and its answer) before the unknown-command hint, last.
+    # A bare answer goes to the question it answers (one resolver, by the kind of the sender's
+    # question: handlers/dialogues.py). Order matters only for the fallbacks and the unrecognised
+    # handlers: the offer to register a verb-less report before the unknown-command hint, last.
+    dialogues = Dialogues(grading.GRADE_QUESTION, roster_swap.SWAP_DIALOGUE, offer.OFFER_DIALOGUE)
     return Dispatcher(grading.router, report.router, assignment.router, classify.router, workflow.router,
-                      query.router, roster.router, offer.router, help_feature.router)
+                      query.router, roster.router, offer.router, help_feature.router, dialogues=dialogues)
 
 
 @dataclass
@@ -52,12 +58,21 @@ class Runtime:
     metrics: Metrics
     spool: Spool
     keeper: SpoolKeeper
+    pipeline: Pipeline  # the shared inbound path of the platform channels
     scheduler_running: bool = False
+    webhooks_off: list[str] = field(default_factory=list)  # a line for each outgoing webhook that is off
     _http: aiohttp.ClientSession | None = field(default=None, repr=False)
     _probed: tuple[float, bool] | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, config: Config, clock: Clock) -> Runtime:
+    def build(cls, config: Config, clock: Clock, environ: Mapping[str, str] | None = None) -> Runtime:
+        """Everything the bot holds. `environ` turns on the outgoing webhooks whose variables it
+        sets (None, for tools like `doctor`: none); ChannelStartError for one half configured."""
+        endpoints, webhooks_off = read_endpoints(config, environ) if environ is not None else ([], [])
+        if len(endpoints) != len(config.webhooks):
+            # A subscriber that is off gets no events at all: the operations publish to the
+            # subscribers of the runtime's config, which keeps only those that are on.
+            config = config.model_copy(update={"webhooks": [endpoint.subscriber for endpoint in endpoints]})
         db = Database(config.database.url, lock_wait_seconds=config.spool.write_budget_seconds)
         directory = Directory(config)
         duty = RosterDuty(directory)  # the roster; chats without one keep their configured people
@@ -81,7 +96,16 @@ class Runtime:
                              senders=worker.senders)
         handler.on_spooled = keeper.spooled
         sweep = DeadlineSweep(db=db, clock=clock, config=config, directory=directory, duty=duty, metrics=metrics)
-        return cls(config, clock, db, directory, duty, handler, worker, sweep, metrics, spool, keeper)
+        pipeline = Pipeline(directory=directory, clock=clock, handler=handler, track=worker.track)
+        runtime = cls(config, clock, db, directory, duty, handler, worker, sweep, metrics, spool, keeper, pipeline,
+                      webhooks_off=webhooks_off)
+        worker.add_senders(senders(endpoints, http=lambda: runtime.http, clock=clock, directory=directory))
+        return runtime
+
+    def for_channels(self) -> ChannelRuntime:
+        """The part of the runtime a platform channel may use."""
+        return ChannelRuntime(directory=self.directory, clock=self.clock, metrics=self.metrics,
+                              pipeline=self.pipeline, db=self.db, client=lambda: self.http)
 
     async def write_probe(self) -> bool:
         """The database's write probe, at most once per PROBE_EVERY (health checks may come often)."""

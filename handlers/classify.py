@@ -1,6 +1,6 @@
-"""涉密 / 解除涉密: coordinators and admins mark an item classified afterwards, or lift the mark
-(001 第十七条). While marked, every text the bot posts about the item shows only the authorised
-summary — set here, or the standard wording — never the link, the details or the result.
+"""涉密 / 解除涉密 in chat: parse, call the operation (handlers/ops/classify.py, which holds the rule:
+coordinators and admins mark an item classified afterwards, or lift the mark, 001 第十七条), render
+the reply. While marked, every text the bot posts about the item shows only the authorised summary.
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from dataclasses import dataclass
 
 from handlers import items as common
 from handlers.context import Context, Outcome
+from handlers.ops import classify as ops
+from handlers.ops.classify import AlreadyClassified, NotClassified
+from handlers.ops.permits import NotPermitted
 from handlers.parsing import take_item_ref
-from handlers.permissions import Action
 from handlers.router import Router, Usage
+from handlers.workflow import refuse
 
 USAGE_MARK = "用法：涉密 #编号 [授权摘要]，例如：涉密 #12 城关镇某安全生产事项"
 USAGE_UNMARK = "用法：解除涉密 #编号 [理由]，例如：解除涉密 #12 经审核可公开"
@@ -42,38 +45,29 @@ def parse_unmark(rest: str) -> ClassifyCommand | Usage:
 
 @router.command("涉密", "标记涉密", parse=parse_mark, summary="涉密 #编号 [授权摘要] — 标记为涉密（协调人员、管理员）")
 async def mark(ctx: Context, command: ClassifyCommand) -> Outcome:
+    """The chat door of the 涉密 operation (handlers/ops/classify.py)."""
     item = await common.load(ctx, command.number)
     if isinstance(item, Outcome):
         return item
-    refusal = await common.permitted(ctx, item, Action.CLASSIFY)
-    if refusal is not None:
-        return refusal
-    summary = command.text or None
-    if item.classified and (summary is None or summary == item.authorised_summary):
+    event = await ops.classify(ctx.work(), ctx.actor(), ctx.chat, item, command.text or None)
+    if isinstance(event, NotPermitted):
+        return await refuse(ctx, event)
+    if isinstance(event, AlreadyClassified):
         return Outcome.say(ALREADY_MARKED.format(n=item.number))
-    was_classified = item.classified
-    before = common.snapshot(item, "classified", "authorised_summary")
-    item.classified = True
-    item.authorised_summary = summary
-    await common.record(ctx, item, "classified", detail=summary or "", before=before,
-                        after=common.snapshot(item, "classified", "authorised_summary"))
-    if was_classified:
+    if event.was_classified:
         return Outcome.say(SUMMARY_CHANGED.format(n=item.number, summary=common.public_summary(item)))
     return Outcome.say(MARKED.format(n=item.number, summary=common.public_summary(item)))
 
 
 @router.command("解除涉密", parse=parse_unmark, summary="解除涉密 #编号 [理由] — 解除涉密标记（协调人员、管理员）")
 async def unmark(ctx: Context, command: ClassifyCommand) -> Outcome:
+    """The chat door of 解除涉密 (handlers/ops/classify.py)."""
     item = await common.load(ctx, command.number)
     if isinstance(item, Outcome):
         return item
-    refusal = await common.permitted(ctx, item, Action.CLASSIFY)
-    if refusal is not None:
-        return refusal
-    if not item.classified:
+    event = await ops.declassify(ctx.work(), ctx.actor(), ctx.chat, item, command.text)
+    if isinstance(event, NotPermitted):
+        return await refuse(ctx, event)
+    if isinstance(event, NotClassified):
         return Outcome.say(NOT_MARKED.format(n=item.number))
-    before = common.snapshot(item, "classified", "authorised_summary")
-    item.classified = False
-    await common.record(ctx, item, "declassified", detail=command.text, before=before,
-                        after=common.snapshot(item, "classified", "authorised_summary"))
     return Outcome.say(UNMARKED.format(n=item.number))

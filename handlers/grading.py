@@ -1,5 +1,6 @@
 """定级 and the answer to the grade question: the chat door of the grade operation
-(handlers/ops/grade.py; its notice from handlers/ops/notify.py).
+(handlers/ops/grade.py; its notice from handlers/ops/notify.py). The grade question is a dialogue
+(GRADE_QUESTION), answered through the one resolver in handlers/dialogues.py.
 
 One rule for who may grade (004 第六条), whatever the path — `定级 #N 等级`, `#N 等级`, or a
 bare `1`/`重大` answering the grade question: `policy.grade_by`. Lowering a grade also needs a
@@ -12,9 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from domain.dialogues import DialogueKind, GradeQuestion
 from domain.vocab import Grade
 from handlers import items as common
 from handlers.context import Context, Outcome
+from handlers.dialogues import Dialogue
 from handlers.ops import grade as ops
 from handlers.ops import notify
 from handlers.ops.grade import GradeRefused, Refusal
@@ -25,6 +28,7 @@ from handlers.router import Router, Usage
 from store import items as item_store
 from store import pending
 from store.models import Item
+from store.pending import Question
 
 USAGE = "用法：定级 #编号 等级，例如：定级 #12 较大（等级为 重大、较大 或 一般，也可写 1、2、3）"
 NOT_A_GRADE = "“{word}”不是有效等级，请用 重大、较大 或 一般（也可写 1、2、3）。"
@@ -101,27 +105,35 @@ async def _shorthand_grade(ctx: Context) -> Outcome | None:
 
 
 @router.fallback
-async def answer_grade_question(ctx: Context) -> Outcome | None:
-    """A bare "1" / "重大" from someone the bot asked for a grade in this chat; or "#12 重大"
-    (any form of the number, a grade word) from anyone, read as 定级 #12 重大. A word meant as a
+async def grade_by_number(ctx: Context) -> Outcome | None:
+    """"#12 重大" (any form of the number, a grade word) from anyone, read as 定级 #12 重大. A bare
+    grade word is an answer to the grade question instead (GRADE_QUESTION, handlers/dialogues.py)."""
+    if reads_as_grade(ctx.text):
+        return None
+    return await _shorthand_grade(ctx)
+
+
+# -- the grade question (a dialogue: handlers/dialogues.py) -------------------------------------------
+
+
+def reads_as_grade(text: str) -> bool:
+    """"1" / "重大", or a word meant as a grade that is none of ours ("特别重大", "4")."""
+    return parse_grade(text) is not None or grade_like(text, loose=True)
+
+
+async def answer_grade_question(ctx: Context, question: Question[GradeQuestion]) -> Outcome:
+    """A bare "1" / "重大" from someone the bot asked for a grade in this chat. A word meant as a
     grade that is none of ours ("特别重大", "4") gets the list of grades; the question stays open."""
-    grade = parse_grade(ctx.text)
-    if grade is None and not grade_like(ctx.text, loose=True):
-        return await _shorthand_grade(ctx)
-    question = await pending.find(ctx.session, ctx.chat.platform.value, ctx.chat.id, ctx.sender.id)
-    if question is None or question.kind != "grade" or question.item_id is None:
-        if grade is None or (question is not None and question.kind == pending.OFFER_REPORT):
-            return None  # the latest question put to this person is the offer to register (offer.py)
-        return await _not_asked(ctx)
-    number = int(question.payload.get("number", 0))
+    number = question.payload.number
     if question.expires_at <= ctx.now:
-        await ctx.session.delete(question)
+        await pending.close(ctx.session, question.id)
         return Outcome.say(EXPIRED.format(n=number, at=local_time(question.expires_at, ctx.tz)))
+    grade = parse_grade(ctx.text)
     if grade is None:
         return Outcome.say(GRADE_LIST)
     item = await common.load_open(ctx, number, Action.GRADE)
     if isinstance(item, Outcome):
-        await ctx.session.delete(question)
+        await pending.close(ctx.session, question.id)
         return item
     return await apply_grade(ctx, item, grade)
 
@@ -130,13 +142,20 @@ async def _not_asked(ctx: Context) -> Outcome | None:
     """A bare grade from someone not asked: while the chat has an open grade question, someone
     who may not grade that item gets the refusal (every path refuses alike); others are told
     there is no question for them (help.py)."""
-    open_item = await pending.open_in_chat(ctx.session, ctx.chat.platform.value, ctx.chat.id, "grade", ctx.now)
+    if parse_grade(ctx.text) is None:
+        return None  # "特别重大" to nobody's question: help.py answers it
+    open_item = await pending.open_in_chat(ctx.session, ctx.chat.platform.value, ctx.chat.id,
+                                           DialogueKind.GRADE, ctx.now)
     if open_item is None:
         return None
     item = await item_store.by_number(ctx.session, open_item)
     if item is None:
         return None
     return await common.permitted(ctx, item, Action.GRADE)
+
+
+GRADE_QUESTION = Dialogue(DialogueKind.GRADE, GradeQuestion, reads=reads_as_grade, answer=answer_grade_question,
+                          unasked=_not_asked)
 
 
 async def apply_grade(ctx: Context, item: Item, grade: Grade, reason: str = "") -> Outcome:

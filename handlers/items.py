@@ -57,15 +57,6 @@ def snapshot(item: Item, *fields: str) -> dict[str, Any]:
     return values
 
 
-async def record(
-    ctx: Context, item: Item, action: str, detail: str = "",
-    before: dict[str, Any] | None = None, after: dict[str, Any] | None = None,
-) -> int:
-    """An audit row about `item` by the sender, in this chat (Work.record, for a chat command)."""
-    return await ctx.work().record(ctx.actor(), item, action, chat_id=ctx.chat.id, detail=detail,
-                                   before=before, after=after)
-
-
 async def copy_to_coordinators(
     ctx: Context, item: Item, text: str, key: str, mentions: Sequence[str] = ()
 ) -> None:
@@ -90,14 +81,6 @@ def public_detail(item: Item, text: str | None) -> str:
 def public_link(item: Item, link: str | None) -> str | None:
     """A link about the item (its source, a response) as a group may see it: none when 涉密."""
     return None if item.classified else link
-
-
-async def open_and_permitted(ctx: Context, number: int, action: Action) -> Item | Outcome:
-    item = await load_open(ctx, number, action)
-    if isinstance(item, Outcome):
-        return item
-    refusal = await permitted(ctx, item, action)
-    return refusal if refusal is not None else item
 
 
 # A notice carries a summary up to this many characters; a longer one ends with … and points to
@@ -159,11 +142,6 @@ def item_clocks(item: Item) -> ItemClocks:
         responded=item.responded_at is not None,
         overdue_from=item.overdue_from,
     )
-
-
-def reschedule(ctx: Context, item: Item, *, skip_past: bool = False) -> None:
-    """schedule_next for a chat command's item (see there)."""
-    schedule_next(item, ctx.config, ctx.now, skip_past=skip_past)
 
 
 def schedule_next(item: Item, config: Config, now: datetime, *, skip_past: bool = False) -> None:

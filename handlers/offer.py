@@ -2,8 +2,9 @@
 
 A message no command or fallback took, that carries a link or reads like a report
 (`intake.reads_like_report`), is offered as a report in one reply. The offer is a pending
-question (kind `offer_report`, payload: the text and the message id) in the database, so it
-survives a restart like the grade question; "1" (or 登记 / 确认) registers the text exactly as
+question (DialogueKind.OFFER_REPORT, payload OfferQuestion: the text and the message id) in the
+database, so it survives a restart like the grade question, and is answered through the one
+resolver in handlers/dialogues.py (OFFER_DIALOGUE); "1" (or 登记 / 确认) registers the text exactly as
 "上报 <text>" would — `report.create_item`, the same code path; 不用 / 取消 drops it; anything
 else leaves it as it is until it expires.
 
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from domain.dialogues import DialogueKind, GradeQuestion, OfferQuestion
 from domain.messages import Reply
 from handlers import report
 from handlers.context import Context, Outcome
+from handlers.dialogues import Dialogue
 from handlers.intake import reads_like_report
 from handlers.ops import notify
 from handlers.policy import local_time
@@ -27,8 +30,8 @@ from handlers.router import Router
 from handlers.typos import Suggestion
 from store import items as item_store
 from store import pending
+from store.pending import Question
 
-KIND = pending.OFFER_REPORT
 # Long enough to finish a call and come back to the chat; short enough that a "1" much later is
 # not taken for a yes to a message long scrolled away.
 OFFER_MINUTES = 30
@@ -47,41 +50,53 @@ async def offer_as_report(ctx: Context, suggestion: Suggestion | None) -> Outcom
     if suggestion is not None or not reads_like_report(ctx.text):
         return None
     platform = ctx.chat.platform.value
-    earlier = await pending.open_question(ctx.session, platform, ctx.chat.id, ctx.sender.id, ctx.now)
-    waiting = earlier[1].get("number") if earlier is not None and earlier[0] == "grade" else None
+    earlier = await pending.current(ctx.session, platform, ctx.chat.id, ctx.sender.id)
+    waiting = (earlier.payload.number if isinstance(earlier, Question) and isinstance(earlier.payload, GradeQuestion)
+               and earlier.expires_at > ctx.now else None)
     await pending.ask(
-        ctx.session, platform=platform, chat_id=ctx.chat.id, users=[ctx.sender.id], kind=KIND, item_id=None,
-        asked_at=ctx.now, expires_at=ctx.now + timedelta(minutes=OFFER_MINUTES),
-        payload={"text": ctx.text, "message_id": ctx.message.message_id, "waiting": waiting},
+        ctx.session, platform=platform, chat_id=ctx.chat.id, users=[ctx.sender.id], kind=DialogueKind.OFFER_REPORT,
+        item_id=None, asked_at=ctx.now, expires_at=ctx.now + timedelta(minutes=OFFER_MINUTES),
+        payload=OfferQuestion(text=ctx.text, message_id=ctx.message.message_id, waiting=waiting),
     )
     text = OFFER if waiting is None else OFFER + "\n" + notify.STILL_UNGRADED.format(n=waiting)
     return Outcome.say(text)
 
 
-@router.fallback
-async def answer_offer(ctx: Context) -> Outcome | None:
+def _word(text: str) -> str:
+    return text.strip().rstrip("。！!.")
+
+
+def reads_as_answer(text: str) -> bool:
+    word = _word(text)
+    return word in YES or word in NO
+
+
+async def answer_offer(ctx: Context, question: Question[OfferQuestion]) -> Outcome:
     """"1" registers the offered text, 不用 drops it — from the person it was offered to."""
-    word = ctx.text.strip().rstrip("。！!.")
-    if word not in YES and word not in NO:
-        return None
-    question = await pending.find(ctx.session, ctx.chat.platform.value, ctx.chat.id, ctx.sender.id)
-    if question is None or question.kind != KIND:
-        return None
-    await ctx.session.delete(question)
-    text = str(question.payload.get("text", ""))
-    if word in NO:
+    await pending.close(ctx.session, question.id)  # answered before create_item looks for open questions
+    text = question.payload.text
+    if _word(ctx.text) in NO:
         return Outcome.say(DECLINED)
     if question.expires_at <= ctx.now:
         at = local_time(question.expires_at, ctx.tz)
         return Outcome((Reply(EXPIRED.format(at=at)), Reply(f"上报 {text}")))
-    await ctx.session.flush()  # the offer is answered before create_item looks for open questions
     outcome = await report.create_item(ctx, text)
-    return await _still_waiting(ctx, outcome, question.payload.get("waiting"))
+    return await _still_waiting(ctx, outcome, question.payload.waiting)
 
 
-async def _still_waiting(ctx: Context, outcome: Outcome, number: object) -> Outcome:
+async def _nobody_offered(ctx: Context) -> None:
+    """"1" / 不用 from someone offered nothing: not an answer to an offer (the grade dialogue and
+    help.py say what it is)."""
+    return None
+
+
+OFFER_DIALOGUE = Dialogue(DialogueKind.OFFER_REPORT, OfferQuestion, reads=reads_as_answer, answer=answer_offer,
+                          unasked=_nobody_offered)
+
+
+async def _still_waiting(ctx: Context, outcome: Outcome, number: int | None) -> Outcome:
     """Remind of the grade question the offer replaced, if that item is still ungraded."""
-    if not isinstance(number, int) or not outcome.replies:
+    if number is None or not outcome.replies:
         return outcome
     item = await item_store.by_number(ctx.session, number)
     if item is None or item.grade is not None:

@@ -19,6 +19,7 @@ from domain.vocab import Role
 from handlers.deadline_rules import ClockName, Point, audience
 from handlers.duty import DutyLookup
 from handlers.items import grade_of, shorten, summary_without_link
+from handlers.ops import publish
 from handlers.policy import local_time, remaining_text, unique
 from handlers.standins import with_stand_ins
 from store import outbox
@@ -116,4 +117,8 @@ async def queue_reminder(ctx: Reminding, item: Item, point: Point) -> bool:
         for chat in ctx.directory.coordinator_chats():
             if chat.id != item.chat_id:
                 await post(f"{key}:{chat.id}", chat.id, [])
+    if point.overdue and point.occurrence <= point.held:
+        # The deadline's first overdue notice (or the one quiet hours folded it into) is the
+        # item.overdue event for subscribed systems; its key makes it once per deadline.
+        await publish.overdue(ctx.session, ctx.config, ctx.directory, ctx.now, item, point.clock.value, point.due)
     return fresh

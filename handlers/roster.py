@@ -1,12 +1,13 @@
 """值班 lookups and roster changes in chat: 值班, 我的值班, 换班 (with the other person's 同意/拒绝),
 代班, 请假, 销假, 排班 (admins), and the 在 answer to a roll call.
 
-This module parses the commands and answers the lookups; the changes live in roster_swap (换班,
-代班), roster_leave (请假, 销假) and roster_admin (排班), registered here on the one roster router.
-Every change writes the definition (override, leave, assignment), re-resolves the affected dates
-in the same transaction, is recorded in the audit trail and confirmed with the roster as stored
-after the change, the people concerned @-mentioned. A slot nobody can take is said at once, here
-and to the admins.
+This module parses the commands and answers the lookups; the changes are operations
+(handlers/ops/roster*.py) whose chat doors are roster_swap (换班, 代班), roster_leave (请假, 销假)
+and roster_admin (排班), registered here on the one roster router. Every change writes the
+definition (override, leave, assignment), re-resolves the affected dates in the same transaction,
+is recorded in the audit trail and confirmed with the roster as stored after the change, the
+people concerned @-mentioned. A slot nobody can take is said at once, here and to the admins.
+The answer to a 换班 question (同意/拒绝) is a dialogue (roster_swap.SWAP_DIALOGUE).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from domain.vocab import Role
 from handlers import roster_admin, roster_leave, roster_swap
 from handlers.calendar import weekday_name
 from handlers.context import Context, Outcome
-from handlers.roster_common import bad_date, chat_name, record, roster_of, views_of
+from handlers.roster_common import USAGE_ASSIGN, bad_date, chat_name, record, roster_of, views_of
 from handlers.roster_parse import (
     DayExpr,
     RangeExpr,
@@ -211,21 +212,21 @@ def _parse_assign(rest: str) -> AssignCommand | OverrideCommand | Usage:
     if "替" in text:
         before, _, after = text.partition("替")
         if len(names) != 2 or before.strip():
-            return Usage(roster_admin.USAGE_ASSIGN)
+            return Usage(USAGE_ASSIGN)
         after = after.strip()
         ranged = take_range(after)
         if ranged is not None and ranged[0].first_time is not None and not ranged[1]:
             return OverrideCommand(names[0], names[1], None, ranged[0])
         shift = take_shift(after)
         if shift is None or shift[1]:
-            return Usage(roster_admin.USAGE_ASSIGN)
+            return Usage(USAGE_ASSIGN)
         return OverrideCommand(names[0], names[1], shift[0], None)
     shift = take_shift(text)
     if shift is None or not names:
-        return Usage(roster_admin.USAGE_ASSIGN)
+        return Usage(USAGE_ASSIGN)
     role = take_role(shift[1]) if shift[1] else None
     if shift[1] and (role is None or role[1]):
-        return Usage(roster_admin.USAGE_ASSIGN)
+        return Usage(USAGE_ASSIGN)
     return AssignCommand(shift[0], role[0] if role else Role.DUTY_OFFICER, tuple(names))
 
 
@@ -235,9 +236,6 @@ def _parse_assign(rest: str) -> AssignCommand | OverrideCommand | Usage:
 @router.command("换班", parse=parse_swap, summary="换班 @对方 日期[班次] [换 对方日期[班次]] — 请对方同意后换班")
 async def swap(ctx: Context, command: SwapCommand) -> Outcome:
     return await roster_swap.swap(ctx, command.target, command.give, command.take)
-
-
-router.fallback(roster_swap.answer_swap)
 
 
 @router.command("代班", "替班", parse=parse_cover, summary="代班 日期[班次] [@原值班人] — 代他人值班")

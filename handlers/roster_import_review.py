@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.directory import Directory
-from handlers.roster_common import Slot, leave_span, people_between, read_slots
+from handlers.ops.roster_slots import Slot, read_slots
+from handlers.ops.roster_text import leave_span, people_between
 from handlers.roster_import import ImportBatch, ImportedAssignment, ImportedLeave, ImportedOverride, RowError
 from handlers.roster_rules import Segment
 from handlers.roster_service import day_start

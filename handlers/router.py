@@ -1,7 +1,9 @@
 """Routing: a parser turns the text after a verb into a typed command (or a usage error); the
 handler acts on the typed command. Each feature module owns one Router; the app includes them
-explicitly, in order. Fallbacks (no verb matched) are tried in inclusion order; when none takes
-the text, the "unrecognised" handlers are, with the Dispatcher's did-you-mean suggestion.
+explicitly, in order. A text with no verb is first offered to the dialogues (handlers/dialogues.py:
+a bare answer to the question the sender was asked); then the fallbacks (texts read without a
+verb, like "#12 重大" or "舆情：…") are tried in inclusion order; when none takes the text, the
+"unrecognised" handlers are, with the Dispatcher's did-you-mean suggestion.
 
 A message may hold several commands (handlers/segments.py says where each begins): each is run
 as if sent alone, in order, in the message's one transaction, and the replies are concatenated.
@@ -15,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from domain.messages import Reply
 from handlers.context import Context, Outcome
+from handlers.dialogues import Dialogues
 from handlers.parsing import split_verb
 from handlers.segments import MAX_COMMANDS, Segment, partial_notice, split_commands
 from handlers.typos import Suggestion, Verb, suggest
@@ -73,8 +76,9 @@ class Router:
 class Dispatcher:
     """All included routers; finds the route for a text and runs it."""
 
-    def __init__(self, *routers: Router) -> None:
+    def __init__(self, *routers: Router, dialogues: Dialogues | None = None) -> None:
         self.routers = list(routers)
+        self.dialogues = dialogues
         self._by_verb: dict[str, Route[Any]] = {}
         for router in routers:
             for route in router.routes:
@@ -136,6 +140,10 @@ class Dispatcher:
             if isinstance(command, Usage):
                 return Outcome.say(command.hint)
             return await route.handle(ctx, command)
+        if self.dialogues is not None:
+            answered = await self.dialogues.resolve(ctx)
+            if answered is not None:
+                return answered
         for router in self.routers:
             for fallback in router.fallbacks:
                 outcome = await fallback(ctx)

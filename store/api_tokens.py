@@ -78,20 +78,26 @@ async def create(
     return token, plaintext
 
 
-async def verify(session: AsyncSession, plaintext: str, now: datetime) -> ApiToken | None:
+async def verify(session: AsyncSession, plaintext: str, now: datetime, *, touch: bool = True) -> ApiToken | None:
     """The live token `plaintext` is, or None (unknown, wrong, malformed or revoked).
 
-    Marks it used (at most once per TOUCH_INTERVAL): call it inside a transaction to keep that."""
+    Marks it used (at most once per TOUCH_INTERVAL) unless `touch` is false: call it inside a
+    transaction to keep that."""
     if not TOKEN_SHAPE.fullmatch(plaintext):
         return None
     presented = digest(plaintext)
     token = await _by_prefix(session, plaintext[:PREFIX_LENGTH])
     if token is None or not hmac.compare_digest(token.token_hash, presented) or token.revoked_at is not None:
         return None
-    if token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL:
+    if touch and needs_touch(token, now):
         token.last_used_at = now
         await session.flush()
     return token
+
+
+def needs_touch(token: ApiToken, now: datetime) -> bool:
+    """Whether the token's last use is older than TOUCH_INTERVAL (and so is to be written)."""
+    return token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL
 
 
 def allows(token: ApiToken, scope: Scope) -> bool:

@@ -14,6 +14,7 @@ from store.models import Item, ItemEvent, table_of
 _EVENTS = table_of(ItemEvent)
 # Built once: every command that changes something writes an entry.
 _RECORD = insert(_EVENTS).returning(_EVENTS.c.id)
+_RECORD_MANY = insert(_EVENTS)
 
 
 async def record(
@@ -37,6 +38,17 @@ async def record(
         },
     )
     return int(result.scalar_one())
+
+
+async def record_many(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Many audit entries in one executemany; each row has the keys of `record`'s arguments."""
+    if rows:
+        await session.execute(_RECORD_MANY, [
+            {"item_id": row.get("item_id"), "at": row["at"], "actor": row["actor"], "chat_id": row.get("chat_id"),
+             "action": row["action"], "detail": row.get("detail", ""), "before": row.get("before") or {},
+             "after": row.get("after") or {}}
+            for row in rows
+        ])
 
 
 async def last_of(session: AsyncSession, item_id: int, actions: Sequence[str]) -> tuple[str, datetime] | None:

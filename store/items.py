@@ -19,19 +19,27 @@ _COUNTERS = table_of(Counter)
 _NEXT = (
     update(_COUNTERS)
     .where(_COUNTERS.c.name == bindparam("counter"))
-    .values(value=_COUNTERS.c.value + 1)
+    .values(value=_COUNTERS.c.value + bindparam("step"))
     .returning(_COUNTERS.c.value)
 )
 _ADD_UNITS = insert(table_of(ItemUnit))
 _ITEMS = table_of(Item)
 _ITEM_COLUMNS = tuple(column.key for column in _ITEMS.columns)
 _ADD_ITEM = insert(_ITEMS).returning(*_ITEMS.columns)
+_ADD_ITEMS = insert(_ITEMS).returning(*_ITEMS.columns, sort_by_parameter_order=True)
 
 
 async def next_number(session: AsyncSession) -> int:
     """Advance the deployment-wide item counter; the row lock serialises concurrent reporters."""
-    result = await session.execute(_NEXT, {"counter": "item"})
-    return int(result.scalar_one())
+    return (await next_numbers(session, 1))[0]
+
+
+async def next_numbers(session: AsyncSession, count: int) -> range:
+    """Take `count` consecutive item numbers in one statement. The counter's row stays locked until
+    the transaction ends (numbers have no gaps), so callers take them as late as they can."""
+    result = await session.execute(_NEXT, {"counter": "item", "step": count})
+    last = int(result.scalar_one())
+    return range(last - count + 1, last + 1)
 
 
 async def add(session: AsyncSession, item: Item) -> Item:
@@ -50,6 +58,34 @@ async def add(session: AsyncSession, item: Item) -> Item:
     return item
 
 
+async def add_many(session: AsyncSession, items: Sequence[Item]) -> None:
+    """`add` for many items in one INSERT … RETURNING (insertmanyvalues; rows come back in the
+    order given), each attached to the session as persistent and clean."""
+    if not items:
+        return
+    rows = [{key: value for key, value in inspect(item).dict.items() if key in _ITEM_COLUMNS and key != "id"}
+            for item in items]
+    result = await session.execute(_ADD_ITEMS, rows)
+    for item, values, row in zip(items, rows, result.all(), strict=True):
+        # Only what the INSERT added (the id, column defaults): the rest is what was inserted, and
+        # make_transient_to_detached marks every attribute as committed.
+        for key in _ITEM_COLUMNS:
+            if key not in values:
+                set_committed_value(item, key, getattr(row, key))
+        make_transient_to_detached(item)
+        session.add(item)
+
+
+async def add_units_many(session: AsyncSession, assignments: Sequence[tuple[Item, Sequence[str]]]) -> None:
+    """The units of new items (that have none yet), in one executemany."""
+    rows = [
+        {"item_id": item.id, "unit_id": unit_id, "is_lead": position == 0, "position": position}
+        for item, unit_ids in assignments for position, unit_id in enumerate(unit_ids)
+    ]
+    if rows:
+        await session.execute(_ADD_UNITS, rows)
+
+
 async def by_number(session: AsyncSession, number: int) -> Item | None:
     result = await session.execute(select(Item).where(Item.number == number))
     return result.scalar_one_or_none()
@@ -61,6 +97,20 @@ async def units_of(session: AsyncSession, item_id: int) -> list[str]:
         select(ItemUnit.unit_id).where(ItemUnit.item_id == item_id).order_by(ItemUnit.position)
     )
     return list(result.scalars())
+
+
+async def units_of_many(session: AsyncSession, item_ids: Sequence[int]) -> dict[int, list[str]]:
+    """`units_of` for many items in one query (items without units are absent)."""
+    if not item_ids:
+        return {}
+    result = await session.execute(
+        select(ItemUnit.item_id, ItemUnit.unit_id).where(ItemUnit.item_id.in_(sorted(set(item_ids))))
+        .order_by(ItemUnit.item_id, ItemUnit.position)
+    )
+    units: dict[int, list[str]] = {}
+    for item_id, unit_id in result.all():
+        units.setdefault(item_id, []).append(unit_id)
+    return units
 
 
 async def set_units(session: AsyncSession, item: Item, unit_ids: Sequence[str], *, new_item: bool = False) -> None:
@@ -125,6 +175,22 @@ async def latest_by_link_key(session: AsyncSession, link_key: str, since: dateti
     key are sorted in memory)."""
     result = await session.execute(_BY_LINK_KEY, {"link_key": link_key, "since": since})
     return result.scalar_one_or_none()
+
+
+async def latest_by_link_keys(session: AsyncSession, keys: Sequence[str], since: datetime) -> dict[str, Item]:
+    """`latest_by_link_key` for many keys in one query: key → the newest such item."""
+    if not keys:
+        return {}
+    result = await session.execute(
+        select(Item)
+        .where(Item.link_key.in_(sorted(set(keys))), Item.reported_at >= since, Item.status != ItemStatus.MERGED.value)
+        .order_by(Item.reported_at.desc(), Item.id.desc())
+    )
+    found: dict[str, Item] = {}
+    for item in result.scalars():
+        if item.link_key is not None:
+            found.setdefault(item.link_key, item)
+    return found
 
 
 async def page(

@@ -132,6 +132,21 @@ async def enqueue(
     return queued
 
 
+async def enqueue_many(session: AsyncSession, messages: Sequence[dict[str, Any]], *, now: datetime) -> None:
+    """`enqueue` for many messages in one executemany (each dict: key, chat_id, text, mentions and
+    optionally item_id); a key already queued is skipped."""
+    if not messages:
+        return
+    note = session.info.get(_DELAYED_NOTE) or ""
+    await session.execute(_ENQUEUE.on(session), [
+        {"key": m["key"], "chat_id": m["chat_id"], "text": m["text"] + note, "mentions": list(m["mentions"]),
+         "item_id": m.get("item_id"), "created_at": now, "due_at": now, "status": PENDING, "attempts": 0,
+         "reply_url": None, "reply_url_expires_at": None, "clock": None, "clock_due": None, "late": False}
+        for m in messages
+    ])
+    session.info[_QUEUED] = True
+
+
 def mark_delayed(session: AsyncSession, note: str) -> None:
     """The notices this transaction queues for now carry `note`: they come from a message kept
     in the spool during an outage and handled late. (Reminders for later are on time: unmarked.)"""
@@ -382,3 +397,18 @@ async def key_exists(session: AsyncSession, key: str) -> bool:
     """Whether a message was ever queued under `key` (sent, held, failed or waiting)."""
     result = await session.execute(select(OutboxMessage.id).where(OutboxMessage.key == key))
     return result.first() is not None
+
+
+async def enqueue_documents(session: AsyncSession, messages: Sequence[dict[str, Any]], *, now: datetime) -> None:
+    """Queue webhook deliveries (handlers/ops/publish.py), each once per key, in one executemany
+    (each dict: key, chat_id, text, item_id). Unlike a notice, the text goes as given: it is a JSON
+    body signed when it is posted, and never takes the note of a message handled late."""
+    if not messages:
+        return
+    await session.execute(_ENQUEUE.on(session), [
+        {"key": m["key"], "chat_id": m["chat_id"], "text": m["text"], "mentions": [], "item_id": m.get("item_id"),
+         "created_at": now, "due_at": now, "status": PENDING, "attempts": 0, "reply_url": None,
+         "reply_url_expires_at": None, "clock": None, "clock_due": None, "late": False}
+        for m in messages
+    ])
+    session.info[_QUEUED] = True

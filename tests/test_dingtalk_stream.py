@@ -107,6 +107,7 @@ async def test_duplicates_strangers_pings_and_bad_frames(bot: Bot, fake: FakeDin
     chat_rows = await count(bot, ChatMessage)
     stranger = await fake.push(fake.message("上报 x", staff_id="dt_stranger"))
     assert stranger["code"] == 200
+    await bot.runtime.outbox.drain()  # the answer is posted after the ack (the outbox's drain waits for it)
     assert fake.posts[-1].kind == "session" and fake.posts[-1].text == bot.runtime.handler.unknown_sender_reply().text
     assert await count(bot, ChatMessage) == chat_rows and await count(bot, InboundSeen) == 1
 

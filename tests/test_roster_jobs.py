@@ -190,3 +190,23 @@ async def test_the_horizon_is_extended_as_days_pass(bot: Bot) -> None:
     async with bot.runtime.db.read() as session:
         after = await store.last_day(session, "wecom_duty")
     assert before is not None and after == before + timedelta(days=3)
+
+
+async def test_someone_put_on_tomorrows_roster_after_the_reminder_time_is_still_reminded(bot: Bot) -> None:
+    """The first reminder run of the day is the engine's occurrence (once, across replicas); later
+    cycles that day look again, so a roster imported at 16:20 still reminds its new people — and
+    nobody twice (the outbox key is per person and day)."""
+    await load_roster(bot)
+    bot.clock.set(local(23, 16, 0))
+    await tick(bot)
+    first = await keys(bot, "roster-remind:")
+    assert first == ["roster-remind:sun_li:2026-11-24", "roster-remind:zhao_min:2026-11-24",
+                     "roster-remind:zhou_tao:2026-11-24"]
+    bot.clock.set(local(23, 16, 20))
+    await load_roster(bot, extra="排班,wecom_duty,夜班,,,,,,值班员,杨帆,,2026-11-24,,\n")
+    await tick(bot)
+    await tick(bot)
+    assert await keys(bot, "roster-remind:") == sorted([*first, "roster-remind:yang_fan:2026-11-24"])
+    bot.clock.set(local(24, 0, 5))  # the next day before its time: nothing for the day after
+    await tick(bot)
+    assert await keys(bot, "roster-remind:") == sorted([*first, "roster-remind:yang_fan:2026-11-24"])

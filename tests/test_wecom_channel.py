@@ -197,6 +197,7 @@ async def test_an_image_is_answered_with_a_hint_and_recorded_nowhere(wecom: Weco
                             response_url=wecom.fake.response_url("RC-IMG"))
     query, body = wecom.wecom.json_callback(payload, wecom.timestamp())
     assert await wecom.post(query, body) == (200, "")
+    await wecom.bot.runtime.outbox.drain()  # the answer is posted after the 200, never before it
     assert [p.content for p in wecom.fake.reply_posts("RC-IMG")] == [UNSUPPORTED]
     await assert_nothing_written(wecom)
 

@@ -43,11 +43,16 @@ async def caller_of(request: web.Request, db: Database, now: datetime) -> Caller
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", UNAUTHORIZED, headers=CHALLENGE)
-    async with db.transaction() as session:
-        found = await api_tokens.verify(session, token.strip(), now)
-        if found is None:
-            raise ApiError(401, "unauthorized", REVOKED_OR_WRONG, headers=CHALLENGE)
-        return Caller(found.id, found.source, frozenset(found.scopes))
+    # Read first: a write transaction per request (SQLite's one writer) only to note the token's use
+    # would queue every request behind every other; the use is written at most once a minute.
+    async with db.read() as session:
+        found = await api_tokens.verify(session, token.strip(), now, touch=False)
+    if found is not None and api_tokens.needs_touch(found, now):
+        async with db.transaction() as session:
+            found = await api_tokens.verify(session, token.strip(), now)
+    if found is None:
+        raise ApiError(401, "unauthorized", REVOKED_OR_WRONG, headers=CHALLENGE)
+    return Caller(found.id, found.source, frozenset(found.scopes))
 
 
 @dataclass

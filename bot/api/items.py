@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.auth import Caller, RateLimiter, caller_of
+from bot.api.coalesce import Coalescer
 from bot.api.errors import ApiError, dumps, error_response, invalid, json_response
 from bot.api.models import (
     BatchIn,
@@ -33,11 +34,11 @@ from bot.api.models import (
     ItemPage,
 )
 from bot.api.openapi import MAX_NUMBER, document
-from bot.api.render import item_out
+from bot.api.render import item_out, item_view
 from bot.runtime import RUNTIME, Runtime
 from domain.vocab import Grade, ItemStatus, Scope
 from handlers.ops.base import Actor, ActorKind, Work
-from handlers.ops.intake import Intake, NoChat, take
+from handlers.ops.intake import Intake, NoChat, take_many
 from store import items as item_store
 from store.db import database_unavailable
 
@@ -62,6 +63,7 @@ CLIENT_CLOSED = "客户端在请求发送完之前断开了连接。"
 INTERNAL = "服务内部错误，请稍后重试；如持续出现请联系管理员。"
 STATUS_CODES = {status.name.lower(): status for status in ItemStatus}
 LIMITER = web.AppKey("api_limiter", RateLimiter)
+COALESCER = web.AppKey("api_coalescer", Coalescer)
 # The OpenAPI document, rendered once: it depends only on the configuration.
 OPENAPI = web.AppKey("api_openapi", str)
 # ItemOut's optional parts each answer leaves out: only POST says `duplicate`, only GET {number} the timeline.
@@ -72,6 +74,7 @@ LISTED = {"duplicate", "timeline"}
 def setup(app: web.Application, runtime: Runtime) -> None:
     app[LIMITER] = RateLimiter(runtime.config.api.rate_limit_per_minute)
     app[OPENAPI] = dumps(document(runtime.config.api))
+    app[COALESCER] = Coalescer(lambda: _work(runtime))
     app.router.add_post(f"{PREFIX}/items", create_item)
     app.router.add_post(f"{PREFIX}/items:batch", create_batch)
     app.router.add_get(f"{PREFIX}/items", list_items)
@@ -183,22 +186,28 @@ async def create_item(request: web.Request) -> web.StreamResponse:
         raise invalid(error) from error
     data = _intake(runtime, caller, body)
     try:
-        async with runtime.db.transaction() as session:
-            work = Work(session, runtime.config, runtime.directory, runtime.duty, runtime.clock.now())
-            taken = await take(work, _actor(caller), data)
-            out = await item_out(session, runtime, taken.item, caller, duplicate=taken.duplicate)
+        took = await request.app[COALESCER].take(_actor(caller), data)
     except NoChat as exc:
         raise ApiError(503, "no_chat", NO_CHAT) from exc
-    except ApiError:
-        raise
     except Exception as exc:  # the database: nothing was kept, so nothing is acknowledged
         log.warning("intake API: item not kept: %s", type(exc).__name__)
         raise ApiError(503, "unavailable", UNAVAILABLE, headers={"Retry-After": "5"}) from exc
+    taken = took.taken
     if not taken.duplicate:
-        runtime.outbox.kick()  # the acceptance and grade question go out now, not at the next tick
+        # The acceptance and grade question go out now, not at the next tick; one drain at a time
+        # (a burst of creates would otherwise start a claim transaction per request).
+        runtime.outbox.kick(until_idle=True)
+    out = item_view(runtime, taken.item, caller, took.units, duplicate=taken.duplicate)
     location = f"{PREFIX}/items/{taken.item.number}"
     return json_response(out.model_dump(mode="json", exclude=POSTED), status=200 if taken.duplicate else 201,
                          headers={"Location": location})
+
+
+@asynccontextmanager
+async def _work(runtime: Runtime) -> AsyncIterator[Work]:
+    """One unit of work for the intake: a transaction and the runtime's clock."""
+    async with runtime.db.transaction() as session:
+        yield Work(session, runtime.config, runtime.directory, runtime.duty, runtime.clock.now())
 
 
 async def create_batch(request: web.Request) -> web.StreamResponse:
@@ -216,12 +225,10 @@ async def create_batch(request: web.Request) -> web.StreamResponse:
     if len(entries) > limit:
         raise ApiError(413, "payload_too_large", BATCH_TOO_MANY.format(limit=limit), "items")
     checked: list[Intake | ApiError] = [_checked(runtime, caller, entry, index) for index, entry in enumerate(entries)]
-    results: list[BatchResult] = []
     try:
         async with runtime.db.transaction() as session:
             work = Work(session, runtime.config, runtime.directory, runtime.duty, runtime.clock.now())
-            for index, data in enumerate(checked):
-                results.append(await _batch_result(session, runtime, work, caller, index, data))
+            results = await _batch_results(session, runtime, work, caller, checked)
     except NoChat as exc:
         raise ApiError(503, "no_chat", NO_CHAT) from exc
     except Exception as exc:
@@ -248,14 +255,24 @@ def _checked(runtime: Runtime, caller: Caller, entry: Any, index: int) -> Intake
         return ApiError(error.status, error.code, error.message, field)
 
 
-async def _batch_result(session: AsyncSession, runtime: Runtime, work: Work, caller: Caller, index: int,
-                        data: Intake | ApiError) -> BatchResult:
-    if isinstance(data, ApiError):
-        error = ErrorBody(code=data.code, message=data.message, field=data.field)
-        return BatchResult(index=index, status=422, item=None, error=error)
-    taken = await take(work, _actor(caller), data)
-    out = await item_out(session, runtime, taken.item, caller, duplicate=taken.duplicate)
-    return BatchResult(index=index, status=200 if taken.duplicate else 201, item=out, error=None)
+async def _batch_results(session: AsyncSession, runtime: Runtime, work: Work, caller: Caller,
+                         checked: list[Intake | ApiError]) -> list[BatchResult]:
+    """The valid entries are taken together (one statement per kind of row, not per item); each
+    entry gets its own result in the order given."""
+    valid = [data for data in checked if not isinstance(data, ApiError)]
+    taken = iter(await take_many(work, _actor(caller), valid))
+    outcomes = [data if isinstance(data, ApiError) else next(taken) for data in checked]
+    units = await item_store.units_of_many(session, [t.item.id for t in outcomes if not isinstance(t, ApiError)])
+    results: list[BatchResult] = []
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, ApiError):
+            error = ErrorBody(code=outcome.code, message=outcome.message, field=outcome.field)
+            results.append(BatchResult(index=index, status=422, item=None, error=error))
+            continue
+        out = await item_out(session, runtime, outcome.item, caller, duplicate=outcome.duplicate,
+                             units=units.get(outcome.item.id, []))
+        results.append(BatchResult(index=index, status=200 if outcome.duplicate else 201, item=out, error=None))
+    return results
 
 
 async def get_item(request: web.Request) -> web.StreamResponse:

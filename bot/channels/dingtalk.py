@@ -5,10 +5,14 @@ Receive, HTTP callback mode: POST /callback/dingtalk/<channel id>
     skew at most max_skew_seconds), and only then the body is read and parsed: 413 / 401 / 400.
     The signature covers only the timestamp, so a (timestamp, sign) pair that comes back with
     another msgId more than 2 s after its first use is refused too (401; bot/channels/dingtalk_replay.py).
-    A message from a configured chat and person becomes an InboundMessage; the handler records it
-    (de-duplicated by msgId in the database) and queues the replies; the outbox is kicked and the
-    callback answers 200 `{}` without waiting for delivery.
-Receive, Stream mode: the same parsing and handling, fed by bot/channels/dingtalk_stream.py.
+    The body is parsed into its pydantic model (bot/channels/dingtalk_payloads.py); a message for
+    another robot or organisation than the configured app's is refused (403). The message then
+    takes the shared pipeline (bot/channels/pipeline.py): a stranger is answered once on the
+    sessionWebhook, a configured chat and person's message is recorded (de-duplicated by msgId in
+    the database) or spooled, its replies queued in the outbox; the callback answers 200 `{}`
+    without waiting on a send.
+Receive, Stream mode: the same parsing and pipeline, fed by bot/channels/dingtalk_stream.py; the
+    frame is acked when the message is kept, without waiting on a send.
 Send: one DingtalkSender per chat (bot/channels/dingtalk_send.py).
 
 A sessionWebhook is kept only when it is DingTalk's own endpoint (bot/channels/reply_urls.py) and
@@ -23,14 +27,18 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from bot.channels import reply_urls
-from bot.channels.base import Channel, ChannelStartError, Check, Sender, clip, read_secrets
+from bot.channels.base import Channel, ChannelStartError, Check, DeliveryResult, Sender, clip, read_secrets
+from bot.channels.dingtalk_payloads import RobotMessage as RobotMessage
+from bot.channels.dingtalk_payloads import RobotPayload
+from bot.channels.dingtalk_payloads import parse_robot_message as parse_robot_message
 from bot.channels.dingtalk_replay import SignatureGuard
 from bot.channels.dingtalk_send import MAX_POST_BODY as MAX_POST_BODY
 from bot.channels.dingtalk_send import BodyBuilder as BodyBuilder
@@ -42,11 +50,12 @@ from bot.channels.dingtalk_send import resolve_mentions as resolve_mentions
 from bot.channels.dingtalk_send import scrub as scrub
 from bot.channels.dingtalk_send import serialize as serialize
 from bot.channels.dingtalk_send import session_usable as session_usable
-from bot.channels.dingtalk_sign import EPOCH, epoch_ms, from_epoch_ms, parse_timestamp, verify_callback
+from bot.channels.dingtalk_sign import epoch_ms, parse_timestamp, verify_callback
 from bot.channels.dingtalk_stream import StreamReceiver, gateway_endpoint, load_sdk
+from bot.channels.payloads import error_fields
+from bot.channels.pipeline import Arrival, ChannelRuntime, Door, Labels
 from bot.runtime import Runtime
 from domain.config import DingtalkChannelConfig
-from domain.messages import InboundMessage, Reply
 from domain.vocab import Platform
 
 log = logging.getLogger(__name__)
@@ -54,8 +63,8 @@ log = logging.getLogger(__name__)
 MAX_CALLBACK_BODY = 64 * 1024  # the app's client_max_size; checked early from Content-Length
 # A sessionWebhook lives about 90 minutes; an expiry further ahead than this is not believed.
 SESSION_LIFETIME_LIMIT = timedelta(hours=6)
-# Epoch milliseconds a datetime can hold (year 9999); a larger number is not a time.
-MAX_EPOCH_MS = (datetime(9999, 1, 1, tzinfo=EPOCH.tzinfo) - EPOCH) // timedelta(milliseconds=1)
+# How the platform names the ids in the pipeline's log lines (the admin copies them into the config).
+LABELS = Labels(chat_type="conversationType", chat="conversationId", user="senderStaffId")
 
 # -- user-facing text ------------------------------------------------------------------------------
 
@@ -84,79 +93,6 @@ SIGNATURE_REUSED = "该签名已被另一条消息使用过，请求被拒绝。
 FOREIGN_ROBOT = "消息不是发给本应用机器人的，请求被拒绝。"
 
 
-# -- inbound: parsing -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RobotMessage:
-    """The fields of a robot message (HTTP callback body or Stream `data`) that the bot uses."""
-
-    msg_id: str
-    text: str
-    conversation_id: str
-    conversation_type: str  # "1" single chat, "2" group
-    staff_id: str | None  # senderStaffId: the userId, present for members of the robot's org
-    session_webhook: str | None
-    session_expires_at: datetime | None
-    robot_code: str | None = None  # robotCode: the app robot the message was sent to
-    corp_id: str | None = None  # chatbotCorpId: the robot's organisation
-
-
-def _string(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) and value else None
-
-
-def _epoch_ms_value(value: object) -> int | None:
-    """Epoch milliseconds from an integer or a string of digits; None for anything that is not a
-    time a datetime can hold (1e20, negative numbers, floats, booleans)."""
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 16:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        return None
-    return value if 0 <= value <= MAX_EPOCH_MS else None
-
-
-def _message_text(msgtype: str, data: Mapping[str, Any]) -> str | None:
-    """text → text.content; richText → its text parts; other types → "" (None: malformed)."""
-    if msgtype == "text":
-        text = data.get("text")
-        content = text.get("content") if isinstance(text, Mapping) else None
-        return content.strip() if isinstance(content, str) else None
-    if msgtype == "richText":
-        content = data.get("content")
-        parts = content.get("richText") if isinstance(content, Mapping) else None
-        if not isinstance(parts, list):
-            return None
-        texts = [p["text"] for p in parts if isinstance(p, Mapping) and isinstance(p.get("text"), str)]
-        return "".join(texts).strip()
-    return ""  # pictures, files, audio: recorded as an empty message
-
-
-def parse_robot_message(data: object) -> RobotMessage | None:
-    """A robot message dict → RobotMessage, or None when required fields are missing or mistyped."""
-    if not isinstance(data, Mapping):
-        return None
-    msg_id, conversation = _string(data, "msgId"), _string(data, "conversationId")
-    msgtype = _string(data, "msgtype")
-    if msg_id is None or conversation is None or msgtype is None:
-        return None
-    text = _message_text(msgtype, data)
-    if text is None:
-        return None
-    expires_ms = _epoch_ms_value(data.get("sessionWebhookExpiredTime"))
-    session = _string(data, "sessionWebhook")
-    return RobotMessage(
-        msg_id=msg_id, text=text, conversation_id=conversation,
-        conversation_type=_string(data, "conversationType") or "",
-        staff_id=_string(data, "senderStaffId"),
-        robot_code=_string(data, "robotCode"), corp_id=_string(data, "chatbotCorpId"),
-        # A reply URL without a known lifetime is not used.
-        session_webhook=session if expires_ms is not None else None,
-        session_expires_at=from_epoch_ms(expires_ms) if session and expires_ms is not None else None,
-    )
-
-
 # -- the channel ---------------------------------------------------------------------------------------------
 
 
@@ -172,7 +108,7 @@ class Settings:
 
 class DingtalkChannel:
     def __init__(
-        self, config: DingtalkChannelConfig, runtime: Runtime, settings: Settings,
+        self, config: DingtalkChannelConfig, runtime: ChannelRuntime, settings: Settings,
         senders: Mapping[str, DingtalkSender], chat_webhooks: Mapping[str, str | None],
     ) -> None:
         self.id = config.id
@@ -181,7 +117,7 @@ class DingtalkChannel:
         self.settings = settings
         self._senders = dict(senders)
         self._chat_webhooks = dict(chat_webhooks)
-        self._chat_ids = frozenset(config.chats)
+        self._door = Door(config.id, Platform.DINGTALK, frozenset(config.chats), self, LABELS)
         self._sessions = reply_urls.ReplyEndpoint.of(**reply_urls.DINGTALK, configured=settings.webhook)
         self._builder = BodyBuilder(config.message_format)
         self.guard = SignatureGuard(channel_id=config.id, runtime=runtime,
@@ -235,30 +171,35 @@ class DingtalkChannel:
             raw = await request.read()
         except web.HTTPRequestEntityTooLarge:  # chunked: no Content-Length to check beforehand
             return _error(TOO_LARGE, 413)
-        message = parse_robot_message(_json(raw))
+        message = self._parse(_json(raw), "a signed callback")
         if message is None:
-            log.warning("dingtalk %s: a signed callback with a malformed body was refused", self.id)
             return _error(BAD_BODY, 400)
         if not self.ours(message):
             return _error(FOREIGN_ROBOT, 403)
         timestamp = parse_timestamp(request.headers.get("timestamp"))
         if timestamp is None or not await self.guard.admit(timestamp, message.msg_id):
             return _error(SIGNATURE_REUSED, 401)
+        # The replies are queued in the outbox and posted after this answer: `{}` never waits on a send.
         await self.receive(message)
         return web.json_response({})
 
     # -- both modes ----------------------------------------------------------------------------------------------
 
     async def on_stream_message(self, data: Any) -> bool:
-        """Stream mode: the `data` of a robot-message frame, handled exactly like a callback body."""
-        message = parse_robot_message(data)
-        if message is None:
-            log.warning("dingtalk %s: a malformed stream message was refused", self.id)
-            return False
-        if not self.ours(message):
+        """Stream mode: the `data` of a robot-message frame, handled exactly like a callback body
+        (the SDK acks the frame when this returns; False: a 400 ack for a malformed message)."""
+        message = self._parse(data, "a stream message")
+        if message is None or not self.ours(message):
             return False
         await self.receive(message)
         return True
+
+    def _parse(self, data: object, what: str) -> RobotMessage | None:
+        try:
+            return RobotPayload.model_validate(data).message()
+        except ValidationError as exc:
+            log.warning("dingtalk %s: %s with a malformed body was refused (%s)", self.id, what, error_fields(exc))
+            return None
 
     def ours(self, message: RobotMessage) -> bool:
         """Whether the message was sent to this app's robot in this organisation, as far as the
@@ -275,33 +216,15 @@ class DingtalkChannel:
         return True
 
     async def receive(self, message: RobotMessage) -> None:
-        """Hand a known sender's message to the handler; answer anyone else once, recording nothing."""
-        runtime = self.runtime
-        chat = runtime.directory.chat_by_platform_id(Platform.DINGTALK, message.conversation_id)
-        person = (
-            runtime.directory.person_by_platform_user(Platform.DINGTALK, message.staff_id)
-            if message.staff_id else None
-        )
-        if chat is None or chat.id not in self._chat_ids or person is None:
-            log.info("dingtalk %s: message %s from staffId %s in conversation %s (type %s) is not from a "
-                     "configured chat and person; answered, not recorded", self.id, clip(message.msg_id),
-                     clip(message.staff_id), clip(message.conversation_id), clip(message.conversation_type))
-            group = message.conversation_type == "2"
-            handler = runtime.handler
-            known_chat = chat is not None and chat.id in self._chat_ids
-            reply = handler.unknown_sender_reply() if known_chat else handler.unknown_chat_reply(group=group)
-            await self._answer_unknown(message, reply)
-            return
+        """Translate to the neutral arrival and take the shared pipeline (bot/channels/pipeline.py):
+        a stranger is answered once, a known sender's message recorded (or spooled) and dispatched."""
         reply_url = self._reply_url(message)
-        inbound = InboundMessage(
-            platform=Platform.DINGTALK, chat_id=chat.id, sender_id=person.id, text=message.text,
-            received_at=runtime.clock.now(), mentions_bot=True, channel=self.id, message_id=message.msg_id,
+        arrival = Arrival(
+            message_id=message.msg_id, chat_id=message.conversation_id, chat_type=message.conversation_type,
+            group=message.conversation_type == "2", user_id=message.staff_id, text=message.text,
             reply_url=reply_url, reply_url_expires_at=message.session_expires_at if reply_url else None,
         )
-        # The handler hands the replies to the outbox worker, which posts them at once.
-        handled = await runtime.handler.handle(inbound)
-        if handled.duplicate:
-            log.info("dingtalk %s: message %s was already handled; ignored", self.id, clip(message.msg_id))
+        await self.runtime.pipeline.receive(self._door, arrival)
 
     def _reply_url(self, message: RobotMessage) -> str | None:
         """The sessionWebhook, if it is DingTalk's session endpoint and has not expired.
@@ -326,21 +249,16 @@ class DingtalkChannel:
             return None
         return url
 
-    async def _answer_unknown(self, message: RobotMessage, reply: Reply) -> None:
-        """One polite answer saying whom to ask, straight to the sessionWebhook (no database)."""
-        url = self._reply_url(message)
-        if url is None or not session_usable(message.session_expires_at, self.runtime.clock.now()):
-            log.info("dingtalk %s: no usable sessionWebhook to answer message %s", self.id, clip(message.msg_id))
-            return
-        for body in self._builder.bodies(reply.text, Mentions()):
-            result = await post_json(self.runtime.http, url, serialize(body), self._secrets())
+    async def answer(self, arrival: Arrival, reply_url: str, text: str) -> DeliveryResult:
+        """One answer on the sessionWebhook, recording nothing (a stranger's message)."""
+        if not session_usable(arrival.reply_url_expires_at, self.runtime.clock.now()):
+            return DeliveryResult(ok=False, detail="sessionWebhook 即将过期，不再使用")
+        result = DeliveryResult(ok=False, detail="nothing to send")
+        for body in self._builder.bodies(text, Mentions()):
+            result = await post_json(self.runtime.http, reply_url, serialize(body), _secret_values(self.settings))
             if not result.ok:
-                log.warning("dingtalk %s: answering message %s failed: %s", self.id, clip(message.msg_id),
-                            result.detail)
-                return
-
-    def _secrets(self) -> tuple[str, ...]:
-        return _secret_values(self.settings)
+                break
+        return result
 
 
 def _json(raw: bytes) -> object:
@@ -418,25 +336,26 @@ def build(config: DingtalkChannelConfig, runtime: Runtime, environ: Mapping[str,
     if settings is None:
         return None
     webhooks = _chat_webhooks(config, runtime, environ)
+    narrow = runtime.for_channels()  # all the channel and its senders may use of the runtime
     builder = BodyBuilder(config.message_format)
     secrets = list(_secret_values(settings))
     secrets += [t for _, url, _ in webhooks.values() if url and (t := _access_token(url))]
     secrets += [s for _, _, s in webhooks.values() if s]
     senders = {
         chat_id: DingtalkSender(
-            channel_id=config.id, runtime=runtime, webhook=url or settings.webhook,
+            channel_id=config.id, runtime=narrow, webhook=url or settings.webhook,
             # A chat's own robot has its own 加签 secret (chats[].secret_env); without one the
             # channel's secret is tried.
             secret=secret or settings.secret, builder=builder, secrets=secrets,
         )
         for chat_id, (_, url, secret) in webhooks.items()
     }
-    channel = DingtalkChannel(config, runtime, settings, senders, {c: env for c, (env, _, _) in webhooks.items()})
+    channel = DingtalkChannel(config, narrow, settings, senders, {c: env for c, (env, _, _) in webhooks.items()})
     if config.mode == "stream":
         assert settings.app_key is not None
         channel.stream = StreamReceiver(
             channel_id=config.id, client_id=settings.app_key, client_secret=settings.app_secret,
-            endpoint=gateway_endpoint(environ), sdk=load_sdk(config.id), http=lambda: runtime.http,
+            endpoint=gateway_endpoint(environ), sdk=load_sdk(config.id), http=narrow.client,
             on_message=channel.on_stream_message,
         )
     return channel

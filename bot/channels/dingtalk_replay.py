@@ -22,7 +22,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 
 from bot.channels.dingtalk_sign import epoch_ms
-from bot.runtime import Runtime
+from bot.channels.pipeline import ChannelRuntime
 from domain.messages import message_key
 from store import inbound
 from store.db import database_unavailable
@@ -36,7 +36,7 @@ MEMORY_LIMIT = 100_000  # pairs remembered in this process (a cache: the databas
 
 
 class SignatureGuard:
-    def __init__(self, *, channel_id: str, runtime: Runtime, max_skew: timedelta) -> None:
+    def __init__(self, *, channel_id: str, runtime: ChannelRuntime, max_skew: timedelta) -> None:
         self.channel_id = channel_id
         self.runtime = runtime
         self.max_skew = max_skew

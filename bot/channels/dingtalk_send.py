@@ -26,7 +26,7 @@ from yarl import URL
 from bot.channels.base import DeliveryResult
 from bot.channels.dingtalk_sign import epoch_ms, signed_webhook_url
 from bot.channels.mentions import neutralise
-from bot.runtime import Runtime
+from bot.channels.pipeline import ChannelRuntime
 from domain.config import ChatConfig
 from domain.directory import Directory
 from domain.messages import OutboundMessage
@@ -235,7 +235,7 @@ class DingtalkSender:
     """Posts in one chat: sessionWebhook for a fresh reply, otherwise the signed custom robot."""
 
     def __init__(
-        self, *, channel_id: str, runtime: Runtime, webhook: str, secret: str, builder: BodyBuilder,
+        self, *, channel_id: str, runtime: ChannelRuntime, webhook: str, secret: str, builder: BodyBuilder,
         secrets: Sequence[str],
     ) -> None:
         self.channel_id = channel_id

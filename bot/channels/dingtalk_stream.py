@@ -38,8 +38,10 @@ from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
 import aiohttp
+from pydantic import ValidationError
 
 from bot.channels.base import ChannelStartError
+from bot.channels.dingtalk_payloads import GatewayTicket
 
 log = logging.getLogger(__name__)
 # The SDK logs every ping frame as a warning ("unknown message topic"); keep its voice to errors.
@@ -182,11 +184,11 @@ class StreamReceiver:
             if response.status != 200:
                 raise StreamError(f"HTTP {response.status}")
             payload = await response.json(content_type=None)
-        endpoint = payload.get("endpoint") if isinstance(payload, dict) else None
-        ticket = payload.get("ticket") if isinstance(payload, dict) else None
-        if not isinstance(endpoint, str) or not endpoint.startswith(("ws://", "wss://")) or not isinstance(ticket, str):
-            raise StreamError("no endpoint/ticket in the answer")
-        return endpoint, ticket
+        try:
+            answer = GatewayTicket.model_validate(payload)
+        except ValidationError:
+            raise StreamError("no endpoint/ticket in the answer") from None
+        return answer.endpoint, answer.ticket
 
     async def _serve(self, endpoint: str, ticket: str) -> None:
         from websockets.asyncio.client import connect

@@ -84,7 +84,9 @@ async def post_message(request: web.Request) -> web.Response:
         platform=chat.platform, chat_id=chat.id, sender_id=body["sender"], text=body["text"],
         received_at=runtime.clock.now(), message_id=key,
     )
-    handled = await runtime.handler.handle(message)
+    # The same dispatch as the platform channels' (bot/channels/pipeline.py); the simulator names
+    # configured chats and people itself, so the platform-id lookup is skipped.
+    handled = await runtime.pipeline.dispatch(message)
     if handled.duplicate:
         return web.json_response({"replies": [], "duplicate": True}, dumps=_dumps)
     replies = handled.replies

@@ -36,4 +36,5 @@ def build_channels(runtime: Runtime, environ: Mapping[str, str]) -> tuple[list[C
             off.append(f"通道 {config.id}（{config.platform}）未启用：环境变量 {'、'.join(names)} 均未设置。")
         else:
             channels.append(channel)
+    off += runtime.webhooks_off  # outgoing webhooks whose variables are unset: said at start alike
     return channels, off

@@ -9,10 +9,12 @@ Routes, registered for this channel's own id only:
 Every callback is checked in a fixed order before its message is parsed or anything is written:
 query present and fresh → body size → the envelope (JSON, or XML with defusedxml) read only for
 its ciphertext → signature (constant time) → decryption (padding, length, receive id) → only then
-the message itself. Forged or stale callbacks get 401, malformed ones 400, and nothing is recorded.
-Known senders in served chats go to the neutral handler (which de-duplicates by msgid in the
-database); the answer is always 200 with an empty body and the reply is delivered by the outbox
-(bot/channels/wecom_send.py), so WeCom's 5-second limit is never at risk. A response_url is kept
+the message itself, parsed into its pydantic model (bot/channels/wecom_payloads.py). Forged or
+stale callbacks get 401, malformed ones 400, and nothing is recorded.
+The decoded message then takes the shared pipeline (bot/channels/pipeline.py): strangers answered
+once on response_url, known senders recorded (de-duplicated by msgid) or spooled, replies queued
+in the outbox and posted by bot/channels/wecom_send.py. The answer is 200 with an empty body,
+without waiting on a send, so WeCom's 5-second limit is never at risk. A response_url is kept
 only when it is WeCom's own reply endpoint (bot/channels/reply_urls.py): anything else is dropped
 here and never stored.
 """
@@ -24,27 +26,20 @@ import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import Any
 
 import aiohttp
 from aiohttp import web
 from yarl import URL
 
 from bot.channels import reply_urls
-from bot.channels.base import Channel, ChannelStartError, Check, Sender, clip, read_secrets
+from bot.channels.base import Channel, ChannelStartError, Check, DeliveryResult, Sender, clip, read_secrets
+from bot.channels.pipeline import UNSUPPORTED as UNSUPPORTED
+from bot.channels.pipeline import Arrival, ChannelRuntime, Door, Labels
 from bot.channels.wecom_crypto import WecomCrypto, WecomCryptoError
-from bot.channels.wecom_parse import (
-    Refused,
-    SignedQuery,
-    cdata,
-    field,
-    json_envelope,
-    json_object,
-    message_text,
-    parse_xml,
-    read_body,
-)
-from bot.channels.wecom_parse import strip_leading_mention as strip_leading_mention
+from bot.channels.wecom_parse import Refused, SignedQuery, aibot_message, cdata, json_envelope, parse_xml, read_body
+from bot.channels.wecom_payloads import AibotMessage, AppEnvelope, AppMessage, xml_fields
+from bot.channels.wecom_payloads import message_text as message_text
+from bot.channels.wecom_payloads import strip_leading_mention as strip_leading_mention
 from bot.channels.wecom_send import MARKDOWN_LIMIT as MARKDOWN_LIMIT
 from bot.channels.wecom_send import TEXT_LIMIT as TEXT_LIMIT
 from bot.channels.wecom_send import Mentions as Mentions
@@ -58,8 +53,7 @@ from bot.channels.wecom_send import split_with_tail as split_with_tail
 from bot.channels.wecom_send import utf8_size as utf8_size
 from bot.channels.wecom_send import webhook_payloads as webhook_payloads
 from bot.runtime import Runtime
-from domain.config import ChatConfig, WecomChannelConfig
-from domain.messages import InboundMessage
+from domain.config import WecomChannelConfig
 from domain.vocab import Platform
 
 log = logging.getLogger(__name__)
@@ -76,7 +70,6 @@ TIMESTAMP_FORMAT = re.compile(r"^[0-9]{1,12}$")
 
 # -- user-facing text -------------------------------------------------------------------------------
 
-UNSUPPORTED = "暂不支持图片、文件等类型的消息，请发送文字指令。"
 BAD_TOKEN = "通道 {channel} 的环境变量 {env} 不是有效的 Token：应为不含空格的英文字母、数字或符号。"
 BAD_AES_KEY = (
     "通道 {channel} 的环境变量 {env} 不是有效的 EncodingAESKey：{reason}。请从企业微信后台完整复制 43 位密钥。"
@@ -91,6 +84,8 @@ CHECK_OWN = "chat {chat}：群机器人 webhook 已配置（{env}）"
 CHECK_MISSING = "chat {chat}：未配置群机器人 webhook（{env}）"
 CHECK_NO_CHAT_ID = "chat {chat}：未设置 platform_chat_id（企业微信 chatid），收不到该群的消息"
 REFUSALS = {400: "请求格式不对。", 401: "签名校验失败。", 413: "请求体过大（上限 64 KiB）。"}
+# How the platform names the ids in the pipeline's log lines (the admin copies them into the config).
+LABELS = Labels(chat_type="chattype", chat="chatid", user="userid")
 
 
 # -- building -----------------------------------------------------------------------------------------
@@ -118,7 +113,7 @@ def build(config: WecomChannelConfig, runtime: Runtime, environ: Mapping[str, st
         else:
             own = environ.get(chat.webhook_env, "").strip()
             webhooks[chat_id] = parse_webhook(config.id, chat.webhook_env, own) if own else None
-    return WecomChannel(config, runtime, crypto, webhooks,
+    return WecomChannel(config, runtime.for_channels(), crypto, webhooks,
                         reply_endpoint=reply_urls.ReplyEndpoint.of(**reply_urls.WECOM, configured=str(channel_webhook)))
 
 
@@ -138,8 +133,8 @@ def parse_webhook(channel_id: str, env: str, value: str) -> URL:
 
 class WecomChannel:
     def __init__(
-        self, config: WecomChannelConfig, runtime: Runtime, crypto: WecomCrypto, webhooks: Mapping[str, URL | None],
-        *, reply_endpoint: reply_urls.ReplyEndpoint,
+        self, config: WecomChannelConfig, runtime: ChannelRuntime, crypto: WecomCrypto,
+        webhooks: Mapping[str, URL | None], *, reply_endpoint: reply_urls.ReplyEndpoint,
     ) -> None:
         self.id = config.id
         self._config = config
@@ -147,6 +142,7 @@ class WecomChannel:
         self._crypto = crypto
         self._webhooks = dict(webhooks)
         self._replies = reply_endpoint
+        self._door = Door(config.id, Platform.WECOM, frozenset(self._webhooks), self, LABELS)
         self._senders = {
             chat_id: WecomSender(
                 channel_id=config.id, runtime=runtime, webhook=url, webhook_env=self._webhook_env(chat_id),
@@ -219,8 +215,10 @@ class WecomChannel:
         body = await read_body(request)
         if "xml" in request.content_type or body.lstrip()[:1] == b"<":
             return self._handle_app_xml(query, body)
-        payload = json_object(self._open(query, json_envelope(body)))
-        return await self._handle_aibot(payload)
+        message = aibot_message(self._open(query, json_envelope(body)))
+        if message is not None:  # None: an event or a stream refresh, nothing to record or say
+            await self._runtime.pipeline.receive(self._door, self._arrival(message))
+        return web.Response()
 
     def _signed_query(self, request: web.Request) -> SignedQuery:
         values = [request.query.get(name, "") for name in ("msg_signature", "timestamp", "nonce")]
@@ -239,82 +237,32 @@ class WecomChannel:
         except WecomCryptoError as exc:
             raise Refused(401, str(exc)) from None
 
-    # -- the AI bot's JSON messages -------------------------------------------------------------------
+    # -- the AI bot's JSON messages: translated, then the shared pipeline ------------------------------
 
-    async def _handle_aibot(self, payload: dict[str, Any]) -> web.Response:
-        if payload.get("msgtype") in ("event", "stream"):
-            # enter_chat, card and feedback events, stream refreshes: nothing to record or say.
-            return web.Response()
-        inbound = self._inbound(payload)
-        if isinstance(inbound, str):
-            await self._answer_directly(self._reply_url(payload), inbound)
-            return web.Response()
-        # The handler hands the replies to the outbox worker, which posts them at once (never
-        # waited for here).
-        handled = await self._runtime.handler.handle(inbound)
-        if handled.duplicate:
-            log.info("wecom %s: message %s already handled (a retry or a replay)", self.id, inbound.message_id)
-        return web.Response()
+    def _arrival(self, message: AibotMessage) -> Arrival:
+        reply_url = self._reply_url(message)
+        return Arrival(
+            message_id=message.msgid, chat_id=message.group_chat, chat_type=message.chattype,
+            group=message.chattype == "group", user_id=message.sender.userid, text=message.plain_text(),
+            reply_url=reply_url,
+            reply_url_expires_at=self._runtime.clock.now() + REPLY_URL_LIFETIME if reply_url else None,
+        )
 
-    def _reply_url(self, payload: Mapping[str, Any]) -> str | None:
+    def _reply_url(self, message: AibotMessage) -> str | None:
         """The callback's response_url when it is WeCom's own reply endpoint; anything else is
         dropped here (never stored, never posted to) and the reply goes to the group robot."""
-        value = payload.get("response_url")
-        if value is None:
+        if message.response_url is None:
             return None
-        url = self._replies.accept(value)
+        url = self._replies.accept(message.response_url)
         if url is None:
             self._runtime.metrics.reply_urls_dropped.labels(channel=self.id).inc()
             log.warning("wecom %s: message %s has a response_url that is not WeCom's reply endpoint; not used",
-                        self.id, clip(payload.get("msgid")))
+                        self.id, clip(message.msgid))
         return url
 
-    def _inbound(self, payload: dict[str, Any]) -> InboundMessage | str:
-        """The neutral message; or, for a message that must not be recorded, the one answer it gets."""
-        msgid = field(payload, "msgid")
-        userid = field(payload, "from", "userid")
-        # A msgid of any length is kept: InboundMessage replaces a long one by its digest.
-        if not isinstance(msgid, str) or not msgid or not isinstance(userid, str) or not userid:
-            raise Refused(400, "回调缺少 msgid 或 from.userid（应为非空字符串）")
-        chat = self._served_chat(payload)
-        if chat is None:
-            log.info("wecom %s: message %s from a chat this channel does not serve (chattype %s, chatid %s)",
-                     self.id, clip(msgid), clip(payload.get("chattype")), clip(payload.get("chatid")))
-            return self._runtime.handler.unknown_chat_reply(group=payload.get("chattype") == "group").text
-        person = self._runtime.directory.person_by_platform_user(Platform.WECOM, userid)
-        if person is None:
-            log.info("wecom %s: message %s from unregistered user %s in chat %s", self.id, clip(msgid),
-                     clip(userid), chat.id)
-            return self._runtime.handler.unknown_sender_reply().text
-        text = message_text(payload)
-        if text is None:
-            return UNSUPPORTED
-        now = self._runtime.clock.now()
-        reply_url = self._reply_url(payload)
-        return InboundMessage(
-            platform=Platform.WECOM, chat_id=chat.id, sender_id=person.id, text=text, received_at=now,
-            mentions_bot=True, channel=self.id, message_id=msgid, reply_url=reply_url,
-            reply_url_expires_at=now + REPLY_URL_LIFETIME if reply_url else None,
-        )
-
-    def _served_chat(self, payload: dict[str, Any]) -> ChatConfig | None:
-        chatid = payload.get("chatid")
-        if payload.get("chattype") != "group" or not isinstance(chatid, str):
-            return None
-        chat = self._runtime.directory.chat_by_platform_id(Platform.WECOM, chatid)
-        return chat if chat is not None and chat.id in self._webhooks else None
-
-    async def _answer_directly(self, reply_url: str | None, text: str) -> None:
-        """One answer on response_url without recording anything (unknown chat or sender)."""
-        if reply_url is None:
-            return
-        try:
-            result = await post_json(self._runtime.http, URL(reply_url), reply_payload(text), DIRECT_TIMEOUT)
-        except Exception as exc:  # the callback must still be answered; nothing was recorded to roll back
-            log.warning("wecom %s: direct answer failed: %s", self.id, type(exc).__name__)  # no URL in the log
-            return
-        if not result.ok:
-            log.warning("wecom %s: direct answer not delivered: %s", self.id, result.detail)
+    async def answer(self, arrival: Arrival, reply_url: str, text: str) -> DeliveryResult:
+        """One answer on response_url, recording nothing (a stranger, an unreadable message)."""
+        return await post_json(self._runtime.http, URL(reply_url), reply_payload(text), DIRECT_TIMEOUT)
 
     # -- a self-built app's XML messages --------------------------------------------------------------
 
@@ -327,16 +275,19 @@ class WecomChannel:
         a passive (encrypted) reply pointing to the duty group, and nothing is recorded.
         """
         envelope = parse_xml(body)
-        encrypt = envelope.findtext("Encrypt")
-        if envelope.tag != "xml" or not encrypt:
-            raise Refused(400, "XML 回调缺少 Encrypt")
-        message = parse_xml(self._open(query, encrypt.strip()))
-        user = message.findtext("FromUserName")
-        if message.findtext("MsgType") != "text" or not user:
+        try:
+            if envelope.tag != "xml":
+                raise ValueError("not <xml>")
+            encrypt = AppEnvelope.model_validate(xml_fields(envelope)).encrypt
+        except ValueError:  # pydantic's ValidationError is one
+            raise Refused(400, "XML 回调缺少 Encrypt") from None
+        message = AppMessage.model_validate(xml_fields(parse_xml(self._open(query, encrypt.strip()))))
+        if message.msg_type != "text" or message.from_user is None:
             return web.Response()  # events (enter_agent, …): nothing to say
         log.info("wecom %s: direct message %s from %s to the app, answered with the help text",
-                 self.id, clip(message.findtext("MsgId")), clip(user))
-        reply = self._passive_reply(user, self._runtime.handler.unknown_chat_reply(group=False).text)
+                 self.id, clip(message.msg_id), clip(message.from_user))
+        answer = self._runtime.pipeline.handler.unknown_chat_reply(group=False).text
+        reply = self._passive_reply(message.from_user, answer)
         return web.Response(body=reply, content_type="application/xml")
 
     def _passive_reply(self, to_user: str, text: str) -> bytes:

@@ -2,14 +2,12 @@
 
 Parsing only — no secrets, no database. The channel (bot/channels/wecom.py) calls these in its
 fixed order; anything malformed raises Refused with the status to answer (400/401/413) and a
-reason for the log.
+reason for the log. The payloads themselves are pydantic models (bot/channels/wecom_payloads.py).
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from xml.etree.ElementTree import ParseError
@@ -17,9 +15,12 @@ from xml.etree.ElementTree import ParseError
 from aiohttp import web
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring as defused_fromstring
+from pydantic import ValidationError
+
+from bot.channels.payloads import error_fields
+from bot.channels.wecom_payloads import AibotKind, AibotMessage, Envelope
 
 MAX_BODY = 64 * 1024
-LEADING_MENTION = re.compile(r"^\s*@\S*\s*")
 
 
 class Refused(Exception):
@@ -57,21 +58,26 @@ def json_envelope(body: bytes) -> str:
         envelope = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         raise Refused(400, "回调请求体不是 JSON") from None
-    encrypt = envelope.get("encrypt") if isinstance(envelope, dict) else None
-    # Base64 is ASCII; anything else (a lone surrogate from a "\ud800" escape) is no ciphertext.
-    if not isinstance(encrypt, str) or not encrypt or not encrypt.isascii():
-        raise Refused(400, "回调请求体缺少 encrypt（应为 base64 字符串）")
-    return encrypt
+    try:
+        return Envelope.model_validate(envelope).encrypt
+    except ValidationError:
+        raise Refused(400, "回调请求体缺少 encrypt（应为 base64 字符串）") from None
 
 
-def json_object(plaintext: bytes) -> dict[str, Any]:
+def aibot_message(plaintext: bytes) -> AibotMessage | None:
+    """The decrypted AI bot message; None for an event or a stream refresh (nothing to record or say)."""
     try:
         payload = json.loads(plaintext)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise Refused(400, "解密后的消息不是 JSON") from None
     if not isinstance(payload, dict):
         raise Refused(400, "解密后的消息不是 JSON 对象")
-    return payload
+    if AibotKind.model_validate(payload).ignored:
+        return None
+    try:
+        return AibotMessage.model_validate(payload)
+    except ValidationError as exc:
+        raise Refused(400, f"回调缺少 msgid 或 from.userid（应为非空字符串）：{error_fields(exc)}") from None
 
 
 def parse_xml(data: bytes) -> Any:
@@ -84,39 +90,3 @@ def parse_xml(data: bytes) -> Any:
 
 def cdata(text: str) -> str:
     return "<![CDATA[" + text.replace("]]>", "]]]]><![CDATA[>") + "]]>"
-
-
-def field(payload: Mapping[str, Any], *path: str) -> Any:
-    value: Any = payload
-    for key in path:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
-
-
-def strip_leading_mention(text: str) -> str:
-    """Drop a leading "@<name> ": the AI bot's display name may differ from config.bot.name."""
-    return LEADING_MENTION.sub("", text, count=1) if text.lstrip().startswith("@") else text
-
-
-def message_text(payload: Mapping[str, Any]) -> str | None:
-    """The text of a text, mixed (text items joined) or voice (speech-to-text) message; else None."""
-    msgtype = payload.get("msgtype")
-    if msgtype == "text":
-        content = field(payload, "text", "content")
-        return strip_leading_mention(content) if isinstance(content, str) else None
-    if msgtype == "mixed":
-        items = field(payload, "mixed", "msg_item")
-        texts = [
-            content for item in (items if isinstance(items, list) else [])
-            if isinstance(item, dict) and item.get("msgtype") == "text"
-            and isinstance(content := field(item, "text", "content"), str)
-        ]
-        return strip_leading_mention("\n".join(texts)) if texts else None
-    if msgtype == "voice":
-        content = field(payload, "voice", "content")
-        return content if isinstance(content, str) else None
-    return None

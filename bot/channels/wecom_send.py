@@ -21,7 +21,7 @@ from yarl import URL
 
 from bot.channels.base import DeliveryResult
 from bot.channels.mentions import neutralise
-from bot.runtime import Runtime
+from bot.channels.pipeline import ChannelRuntime
 from domain.config import ChatConfig
 from domain.directory import Directory
 from domain.messages import OutboundMessage
@@ -183,7 +183,7 @@ class WecomSender:
     """Posts in one chat: on the message's response_url when that fits, else on the group robot."""
 
     def __init__(
-        self, *, channel_id: str, runtime: Runtime, webhook: URL | None, webhook_env: str, message_format: str
+        self, *, channel_id: str, runtime: ChannelRuntime, webhook: URL | None, webhook_env: str, message_format: str
     ) -> None:
         self.channel_id = channel_id
         self._runtime = runtime

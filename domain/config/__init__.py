@@ -36,8 +36,10 @@ from domain.config.runtime import (
     SpoolSection,
     check_database_url,
 )
+from domain.config.webhooks import EVENT_TYPES, EventType, WebhookSubscriber
 
 __all__ = [
+    "EVENT_TYPES",
     "ID_RE",
     "MOBILE_RE",
     "ActorRole",
@@ -55,6 +57,7 @@ __all__ = [
     "DingtalkChannelConfig",
     "EnvName",
     "EscalationPolicy",
+    "EventType",
     "GradePolicy",
     "Ident",
     "MentionTarget",
@@ -68,6 +71,7 @@ __all__ = [
     "ServerSection",
     "SpoolSection",
     "UnitConfig",
+    "WebhookSubscriber",
     "WecomChannelConfig",
     "check_database_url",
     "load_config",

@@ -27,6 +27,7 @@ from domain.config.runtime import (
     ServerSection,
     SpoolSection,
 )
+from domain.config.webhooks import WebhookSubscriber
 
 
 class Config(_Model):
@@ -43,6 +44,7 @@ class Config(_Model):
     channels: list[ChannelConfig] = []
     policy: PolicySection = PolicySection()
     roster: RosterSection = RosterSection()
+    webhooks: list[WebhookSubscriber] = []
 
     @field_validator("timezone")
     @classmethod

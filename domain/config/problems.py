@@ -22,7 +22,7 @@ from domain.vocab import GLOBAL_ROLES, UNIT_ROLES
 
 # Lists whose entries carry a natural key: entries are named by it when it is unique.
 KEYED = {"units": "id", "people": "id", "chats": "id", "channels": "id", "categories": "name",
-         "response_forms": "name"}
+         "response_forms": "name", "webhooks": "id"}
 PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉", "local": "本地"}
 PLATFORM_IDS = (("wecom", "wecom_userid", "企业微信账号"), ("dingtalk", "dingtalk_userid", "钉钉账号"))
 # Compared by value: the raw document holds plain strings.
@@ -322,6 +322,16 @@ def _check_platform_ids(data: Mapping[str, Any]) -> list[Problem]:
     return problems
 
 
+def _check_webhooks(data: Mapping[str, Any], unit_ids: set[str]) -> list[Problem]:
+    """A subscriber's unit filter names known units (a misspelt one would silently send nothing)."""
+    problems = []
+    for label, hook in _labelled(data.get("webhooks"), "webhooks", "webhooks"):
+        for index, unit in _strings(hook.get("units")):
+            if unit not in unit_ids:
+                problems.append(Problem(f"{label}.units{_position(index)}", f"未知的单位“{unit}”"))
+    return problems
+
+
 def _check_policy(policy: Mapping[str, Any]) -> list[Problem]:
     """The category table: each name once, no blank keyword (it would match every report), and
     every emergency category in it (a misspelt name would silently turn off the 突发事件 rules)."""
@@ -378,5 +388,6 @@ def reference_problems(data: Mapping[str, Any], policy_defaults: Mapping[str, An
     problems += _check_chats(data, unit_ids, person_ids)
     problems += _duplicates(data, "channels", "通道") + _check_channels(data)
     problems += _check_platform_ids(data)
+    problems += _duplicates(data, "webhooks", "对外推送") + _check_webhooks(data, unit_ids)
     policy = data.get("policy")
     return problems + _check_policy({**policy_defaults, **(policy if isinstance(policy, dict) else {})})

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from domain.config import ChatConfig
 from domain.vocab import ItemStatus, Role
 from handlers import items as common
+from handlers.ops import publish
 from handlers.ops.base import Actor, Work
 from handlers.ops.permits import NotPermitted, check
 from handlers.permissions import Action
@@ -69,4 +70,6 @@ async def close(
     lead = item.lead_unit_id
     leaders = tuple(p.id for p in work.directory.responsible(Role.LEADER, lead)) if lead else ()
     fed_back = tuple((word, people) for word, people in (("上报人", reporter), ("牵头单位分管领导", leaders)) if people)
-    return ItemClosed(item, event_id, fed_back, actor)
+    closed = ItemClosed(item, event_id, fed_back, actor)
+    await publish.closed(work, closed)  # item.closed for subscribed systems, in this transaction
+    return closed

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from handlers.ops.base import Actor
 from store.models import Item
 
 
@@ -24,3 +25,56 @@ class ItemSupplemented:
     """A report of a link already reported within policy.duplicate_days: recorded on that item."""
 
     item: Item
+
+
+@dataclass(frozen=True)
+class LeadChanged:
+    """The lead unit an assignment replaced (None: the item had none, e.g. after the lead's 退回)."""
+
+    old: str | None
+    new: str
+
+
+@dataclass(frozen=True)
+class ItemAssigned:
+    """转办: the item's units were set, the lead first."""
+
+    item: Item
+    units: tuple[str, ...]
+    reason: str
+    event_id: int
+    by: Actor
+    lead_change: LeadChanged | None  # None: the lead stayed (only the co-units changed)
+
+
+@dataclass(frozen=True)
+class ItemReturned:
+    """退回: `unit` gave the item back with a reason; when it led, the item has no lead until the
+    coordinators name one."""
+
+    item: Item
+    unit: str
+    was_lead: bool
+    remaining: tuple[str, ...]  # the item's units afterwards
+    reason: str
+    event_id: int
+    by: Actor
+
+
+@dataclass(frozen=True)
+class ItemClassified:
+    """涉密: the item was marked classified, or (already marked) its authorised summary changed."""
+
+    item: Item
+    summary: str | None  # the authorised summary (None: the standard wording is shown)
+    was_classified: bool
+    event_id: int
+    by: Actor
+
+
+@dataclass(frozen=True)
+class ItemDeclassified:
+    item: Item
+    reason: str
+    event_id: int
+    by: Actor

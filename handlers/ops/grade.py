@@ -16,6 +16,7 @@ from enum import StrEnum
 from domain.config import ChatConfig
 from domain.vocab import Grade, ItemStatus
 from handlers import items as common
+from handlers.ops import publish
 from handlers.ops.base import Actor, Work
 from handlers.ops.permits import check
 from handlers.permissions import Action, describe, may_downgrade
@@ -95,7 +96,9 @@ async def grade(
     if is_downgrade(old, new) and previous is not None:
         mentions = unique([*mentions, previous[0]])
     units = tuple(await item_store.units_of(work.session, item.id))
-    return ItemGraded(item, new, old, reason, previous, event_id, units, tuple(mentions), actor)
+    graded = ItemGraded(item, new, old, reason, previous, event_id, units, tuple(mentions), actor)
+    await publish.graded(work, graded)  # item.graded for subscribed systems, in this transaction
+    return graded
 
 
 def _set_clocks(work: Work, actor: Actor, item: Item, new: Grade, *, first: bool) -> None:

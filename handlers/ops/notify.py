@@ -4,6 +4,7 @@ summary and who reported it, which the chat's own message shows there already)."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,10 +76,23 @@ def accepted(directory: Directory, event: ItemReported, *, reporter: Actor) -> N
 async def announce_reported(work: Work, event: ItemReported, reporter: Actor) -> None:
     """Post the acceptance in the item's chat through the outbox (a report that did not come from
     that chat), once per item whatever retries the door sees."""
-    notice = accepted(work.directory, event, reporter=reporter)
-    text, mentions = await with_stand_ins(work.session, work.now, work.directory, notice.text, notice.mentions)
-    await outbox.enqueue(work.session, key=f"notice:item{event.item.id}:reported", chat_id=event.item.chat_id,
-                         text=text, mentions=mentions, now=work.now, item_id=event.item.id)
+    await announce_reported_many(work, [event], reporter)
+
+
+async def announce_reported_many(work: Work, events: Sequence[ItemReported], reporter: Actor) -> None:
+    """`announce_reported` for a batch: one outbox statement, and the leave of the people mentioned
+    looked up once per distinct set of them (a batch into one chat mentions the same officers)."""
+    suffixes: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}
+    messages = []
+    for event in events:
+        notice = accepted(work.directory, event, reporter=reporter)
+        if notice.mentions not in suffixes:
+            suffixes[notice.mentions] = await with_stand_ins(
+                work.session, work.now, work.directory, "", notice.mentions)
+        suffix, mentions = suffixes[notice.mentions]
+        messages.append({"key": f"notice:item{event.item.id}:reported", "chat_id": event.item.chat_id,
+                         "text": notice.text + suffix, "mentions": mentions, "item_id": event.item.id})
+    await outbox.enqueue_many(work.session, messages, now=work.now)
 
 
 def _state(due: datetime, stopped: datetime | None, word: str, now: datetime) -> str:

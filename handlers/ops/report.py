@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from domain.config import ChatConfig
 from domain.vocab import ItemStatus, Role
 from handlers import items as common
 from handlers.intake import guess_category, guess_source
 from handlers.links import link_key
+from handlers.ops import publish
 from handlers.ops.base import Actor, Work
 from handlers.ops.events import ItemReported, ItemSupplemented
 from handlers.parsing import find_urls
@@ -56,6 +58,7 @@ async def report(work: Work, actor: Actor, data: ReportInput) -> ItemReported | 
     on_duty = await work.on_duty(data.chat)
     asked = await _ask_for_grade(work, actor, item, data.chat, [*on_duty.officers, *on_duty.leaders])
     replaced = int(earlier[1]["number"]) if earlier is not None and earlier[0] == "grade" else None
+    await publish.reported(work, actor, [item])  # item.reported for subscribed systems, in this transaction
     return ItemReported(item, tuple(asked), on_duty.officers, replaced, data.suggested_grade)
 
 
@@ -78,6 +81,18 @@ async def supplement(work: Work, actor: Actor, item: Item, data: ReportInput, li
 
 
 async def _new_item(work: Work, actor: Actor, data: ReportInput, link: str | None, key: str | None) -> Item:
+    item = build_item(work, actor, data, link, key, await item_store.next_number(work.session))
+    await item_store.add(work.session, item)
+    if item.lead_unit_id is not None:
+        await item_store.set_units(work.session, item, [item.lead_unit_id], new_item=True)
+    await work.record(actor, item, "reported", chat_id=data.chat.id, detail=common.public_summary(item),
+                      after=reported_after(item, data))
+    return item
+
+
+def build_item(work: Work, actor: Actor, data: ReportInput, link: str | None, key: str | None, number: int) -> Item:
+    """The new item, not yet stored: its lead unit (named, else suggested from the text, else the
+    chat's unit), category, source, grade clock and first reminder."""
     if data.unit_id is not None:
         unit_id: str | None = data.unit_id
     else:
@@ -85,28 +100,40 @@ async def _new_item(work: Work, actor: Actor, data: ReportInput, link: str | Non
         unit_id = unit.id if unit else data.chat.unit
     due = deadlines(work.now, None, work.config.policy)
     item = Item(
-        number=await item_store.next_number(work.session), chat_id=data.chat.id,
+        number=number, chat_id=data.chat.id,
         source=data.source or guess_source(link, data.text), link=link, link_key=key, summary=data.text,
         category=guess_category(data.text, work.config.policy.categories), grade=None, lead_unit_id=unit_id,
         status=ItemStatus.REPORTED.value, reported_by=actor.id, reported_at=work.now, grade_due_at=due.grade_due,
         classified=data.classified, referred_to=[], updated_at=work.now,
     )
     common.schedule_next(item, work.config, work.now)
-    await item_store.add(work.session, item)
-    if unit_id is not None:
-        await item_store.set_units(work.session, item, [unit_id], new_item=True)
+    return item
+
+
+def reported_after(item: Item, data: ReportInput) -> dict[str, Any]:
+    """The `reported` audit row's record of what the item was created with."""
     after = common.snapshot(item, "number", "source", "link", "category", "lead_unit_id", "classified")
     if data.new_lead:
         after["new_lead"] = True  # the reporter overrode the duplicate check: on record
     if data.suggested_grade:
         after["suggested_grade"] = data.suggested_grade
-    await work.record(actor, item, "reported", chat_id=data.chat.id, detail=common.public_summary(item), after=after)
-    return item
+    return after
 
 
 async def _ask_for_grade(work: Work, actor: Actor, item: Item, chat: ChatConfig, on_duty: list[str]) -> list[str]:
+    """Put the grade question to those who may answer it; returns who was asked."""
+    asked = await grade_askers(work, actor, item, chat, on_duty)
+    await pending.ask(
+        work.session, platform=chat.platform.value, chat_id=chat.id, users=asked, kind="grade", item_id=item.id,
+        asked_at=work.now, expires_at=work.now + timedelta(minutes=work.config.policy.grade_question_minutes),
+        payload={"number": item.number},
+    )
+    return asked
+
+
+async def grade_askers(work: Work, actor: Actor, item: Item, chat: ChatConfig, on_duty: list[str]) -> list[str]:
     """The reporter, the people on duty and the unit's leaders — those of them who may grade
-    (004 第六条, policy.grade_by) — may each answer with a bare 1/2/3. Returns who was asked."""
+    (004 第六条, policy.grade_by) — may each answer with a bare 1/2/3."""
     leaders: list[str] = []
     if item.lead_unit_id is not None:
         for role in (Role.PRINCIPAL, Role.LEADER):
@@ -114,13 +141,7 @@ async def _ask_for_grade(work: Work, actor: Actor, item: Item, chat: ChatConfig,
     duty = await work.on_duty(chat)
     units = [item.lead_unit_id] if item.lead_unit_id else []
     reporter = [actor.id] if actor.is_person else []
-    asked = [
+    return [
         person for person in unique([*reporter, *on_duty, *leaders])
         if may_grade(person, units, duty, work.directory, work.config.policy)
     ]
-    await pending.ask(
-        work.session, platform=chat.platform.value, chat_id=chat.id, users=asked, kind="grade", item_id=item.id,
-        asked_at=work.now, expires_at=work.now + timedelta(minutes=work.config.policy.grade_question_minutes),
-        payload={"number": item.number},
-    )
-    return asked

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from domain.config import ChatConfig
 from domain.vocab import ItemStatus, Referral
 from handlers import items as common
+from handlers.ops import publish
 from handlers.ops.base import Actor, Work
+from handlers.ops.close import ItemClosed
 from handlers.ops.permits import NotPermitted, check
 from handlers.permissions import Action
 from store import items as item_store
@@ -64,6 +66,8 @@ async def no_response(
     await pending.close_for_item(work.session, item.id, "grade")
     event_id = await work.record(actor, item, "no_response", chat_id=chat.id, detail=reason, before=before,
                                  after=common.snapshot(item, "status", "verdict"))
+    # The item is finished as surely as by 办结: subscribed systems hear item.closed (status no_response).
+    await publish.closed(work, ItemClosed(item, event_id, (), actor))
     return NoResponseDecided(item, event_id)
 
 
@@ -82,9 +86,11 @@ async def merge(
     item.closed_at = work.now
     common.schedule_next(item, work.config, work.now)
     await pending.close_for_item(work.session, item.id, "grade")
-    await work.record(actor, item, "merged", chat_id=chat.id, detail=f"#{target.number}", before=before,
-                      after=common.snapshot(item, "status", "merged_into"))
+    event_id = await work.record(actor, item, "merged", chat_id=chat.id, detail=f"#{target.number}", before=before,
+                                 after=common.snapshot(item, "status", "merged_into"))
     await work.record(actor, target, "absorbed", chat_id=chat.id, detail=f"#{item.number}")
+    # Merged away is finished too (its matter goes on under the target): item.closed, status merged.
+    await publish.closed(work, ItemClosed(item, event_id, (), actor))
     return ItemMerged(item, target)
 
 

@@ -118,6 +118,11 @@ async def intake_check(db: Database, run_tag: str) -> dict[str, int]:
     mine = (select(ItemSource.item_id).where(ItemSource.source_system == INTAKE_SOURCE,
                                              ItemSource.external_id.like(f"bench{run_tag}t%")).subquery())
     async with db.read() as session:
+        if not db.sqlite:
+            # One snapshot for every count: a batch abandoned by wrk at its stop may still commit
+            # while the counts run, and counts from two moments would disagree (READ COMMITTED).
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
         async def count(query: Any) -> int:
             return int((await session.execute(query)).scalar_one())
 

@@ -42,11 +42,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="install nothing (wrk, py-spy, the peer venv): skip what is missing")
     parser.add_argument("--output", help="folder for RESULTS.md and results.json")
     parser.add_argument("--merge", action="store_true",
-                        help="intake only: also put this run into bench/RESULTS.md and results.json as the intake "
-                             "section, keeping the other sections as they are")
+                        help="intake and records only: also put this run into bench/RESULTS.md and results.json as "
+                             "its section, keeping the other sections as they are")
     args = parser.parse_args(argv)
-    if args.merge and args.what != "intake":
-        parser.error("--merge is for `intake` (the other scenarios are part of the full run)")
+    if args.merge and args.what not in ("intake", "records"):
+        parser.error("--merge is for `intake` and `records` (the other scenarios are part of the full run)")
     settings = Settings.make(
         quick=args.quick, duration=args.duration, warmup=args.warmup, connections=args.connections, items=args.items,
         databases=tuple(args.databases.split(",")) if args.databases else None,
@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     write(report, out / "RESULTS.md", out / "results.json")
     if args.merge:
-        merge_section("intake", report, BENCH / "RESULTS.md", BENCH / "results.json")
-        print(f"merged into {BENCH / 'RESULTS.md'} (section 接收接口)", flush=True)
+        merge_section(args.what, report, BENCH / "RESULTS.md", BENCH / "results.json")
+        print(f"merged into {BENCH / 'RESULTS.md'} (section {args.what})", flush=True)
     print(f"done in {report['elapsed_s']:.0f} s: {out / 'RESULTS.md'}", flush=True)
     return 0
 

@@ -253,6 +253,7 @@ def markdown(report: Mapping[str, Any]) -> str:
                   f"{versus}; {_fmt(p['posts'])} posts, {_fmt(p['failures'])} failed. Every chat command pays it "
                   "on top of its request; the ceiling does not."]
     lines += intake_section(report)
+    lines += records_section(report)
     profiles = [p for p in report.get("profiles", []) if not p["name"].startswith("intake-")]
     if profiles:
         lines += ["", "## Profiles (py-spy, separate unmeasured runs)", ""]
@@ -277,6 +278,16 @@ def intake_section(report: Mapping[str, Any]) -> list[str]:
         return intake.section(report)
     merged = report.get("sections", {}).get("intake")
     return intake.section(merged, merged=True) if merged else []
+
+
+def records_section(report: Mapping[str, Any]) -> list[str]:
+    """The 定期通报 section (bench/records.py): from this report's points, else from a merged run."""
+    from bench import records  # it renders its own section
+
+    if any(p.get("scenario") == records.SCENARIO for p in report["points"]):
+        return records.section(report)
+    merged = report.get("sections", {}).get("records")
+    return records.section(merged) if merged else []
 
 
 def merge_section(name: str, section: dict[str, Any], markdown_path: Path, json_path: Path) -> None:

@@ -653,14 +653,14 @@ def _run_other(bench: Bench, command: list[str]) -> subprocess.CompletedProcess[
                           check=False, timeout=1800)
 
 
-SCENARIOS = ("ceiling", "ingest", "read", "peer", "others", "intake")
+SCENARIOS = ("ceiling", "ingest", "read", "peer", "others", "intake", "records")
 
 
 def run(bench: Bench, names: tuple[str, ...]) -> None:
     os.environ.setdefault("PYTHONHASHSEED", "0")
     try:
         for name in names:
-            databases = bench.settings.databases if name in ("ingest", "read", "intake") else (None,)
+            databases = bench.settings.databases if name in ("ingest", "read", "intake", "records") else (None,)
             for database in databases:
                 label = f"{name} {database}" if database else name
                 try:
@@ -681,6 +681,11 @@ def run(bench: Bench, names: tuple[str, ...]) -> None:
                         from bench.intake import intake  # it builds on this module's pieces
 
                         intake(bench, database)
+                    elif name == "records":
+                        assert database is not None
+                        from bench.records import scenario  # the 定期通报 (issue #16)
+
+                        scenario(bench, database)
                 except Skip as exc:
                     bench.skip(label, str(exc))
                 except Exception as exc:  # one broken scenario must not lose the others' figures

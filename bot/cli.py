@@ -39,6 +39,7 @@ from bot.cli_locate import (
     safe_url,
 )
 from bot.cli_parser import ArgumentParser
+from bot.cli_report import add_report_commands
 from bot.clock import Clock, ScaledClock, SystemClock
 from bot.roster_cli import add_roster_commands, ensure_demo_roster
 from domain.config import Config, read_config
@@ -318,12 +319,16 @@ def build_parser() -> argparse.ArgumentParser:
     audit_sub = audit_parser.add_subparsers(dest="audit_command", required=True, metavar="操作")
     export = audit_sub.add_parser("export", help="导出审计记录")
     export.add_argument("--since", required=True, help="起始日期 YYYY-MM-DD（按配置时区）")
-    export.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="输出格式（默认 csv）")
-    export.add_argument("--output", "-o", help="输出文件（默认标准输出）")
+    export.add_argument("--format", choices=["csv", "jsonl", "xlsx"],
+                        help="输出格式（默认按输出文件的扩展名，否则 csv）")
+    export.add_argument("--output", "-o", help="输出文件（默认标准输出；xlsx 须指定文件）")
+    export.add_argument("--unit", metavar="单位", help="只导出该单位的记录：单位编号、名称或简称")
+    export.add_argument("--item", metavar="编号", help="只导出一条线索的记录，如 12、#12、12号")
     add_location_options(export)
     export.set_defaults(func=cmd_audit_export)
     add_roster_commands(sub)
     add_api_commands(sub)
+    add_report_commands(sub)
     return parser
 
 

@@ -33,12 +33,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import Clock
+from bot.documents.markdown import chat_replies
 from bot.logs import FailureLog
 from bot.metrics import Metrics
 from bot.roster_jobs import roster_modules
 from bot.runtime import Runtime
 from handlers.engine import CycleResult, EngineModule, run_cycles
 from handlers.ops.base import Work
+from handlers.records.daily_jobs import daily_modules
+from handlers.records.period_jobs import period_modules
 from store import engine_runs, inbound, pending, ratelimit, replyurls
 from store.db import Database
 
@@ -291,6 +294,7 @@ def build_engine(runtime: Runtime) -> Engine:
     engine.add("outbox", deliver)
     engine.add("probe-held", probe_held, interval=timedelta(seconds=delivery.held_probe_seconds))
     make = work_for(runtime)
-    for module in [Housekeeping(), *roster_modules(runtime.config)]:
+    for module in [Housekeeping(), *roster_modules(runtime.config), *daily_modules(runtime.config, chat_replies),
+                   *period_modules(runtime.config, chat_replies)]:
         engine.add_module(module, runtime.db, make)
     return engine

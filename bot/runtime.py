@@ -17,6 +17,7 @@ from bot.channels.pipeline import ChannelRuntime, Pipeline
 from bot.clock import Clock
 from bot.deadlines import DeadlineSweep
 from bot.dispatch import MessageHandler
+from bot.documents.markdown import chat_replies
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
 from bot.spool import Spool
@@ -28,6 +29,7 @@ from handlers import assignment, classify, grading, offer, query, report, roster
 from handlers import help as help_feature
 from handlers.dialogues import Dialogues
 from handlers.duty import DutyLookup
+from handlers.records import daily_chat, special_chat, stats_chat, zero_chat
 from handlers.roster_service import RosterDuty
 from handlers.router import Dispatcher
 from store.db import Database
@@ -42,7 +44,9 @@ def build_dispatcher() -> Dispatcher:
     # handlers: the offer to register a verb-less report before the unknown-command hint, last.
     dialogues = Dialogues(grading.GRADE_QUESTION, roster_swap.SWAP_DIALOGUE, offer.OFFER_DIALOGUE)
     return Dispatcher(grading.router, report.router, assignment.router, classify.router, workflow.router,
-                      query.router, roster.router, offer.router, help_feature.router, dialogues=dialogues)
+                      query.router, roster.router, zero_chat.router, daily_chat.build_router(chat_replies),
+                      special_chat.build_router(chat_replies), stats_chat.build_router(chat_replies),
+                      offer.router, help_feature.router, dialogues=dialogues)
 
 
 @dataclass

@@ -214,11 +214,19 @@ async def claim(session: AsyncSession, module: str, occurrence: Occurrence, now:
 
 async def take_due(
     session: AsyncSession, module: str, schedule: Schedule, now: datetime, *, expires: Expiry | None = None,
-    grace: timedelta = DEFAULT_GRACE,
+    grace: timedelta = DEFAULT_GRACE, since_first_run: bool = False,
 ) -> list[Occurrence]:
-    """The due occurrences this transaction has claimed: the caller does each, in this transaction."""
+    """The due occurrences this transaction has claimed: the caller does each, in this transaction.
+
+    `since_first_run`: occurrences before the module's first cycle on this database are not made
+    up for — a new installation does not post yesterday's log or last month's notice as 补发; one
+    that was running and then down does."""
     taken = []
-    for occurrence in await due_occurrences(session, module, schedule, now, expires=expires, grace=grace):
+    due = await due_occurrences(session, module, schedule, now, expires=expires, grace=grace)
+    if since_first_run:  # every cycle: the first one, due or not, sets the marker
+        started = await engine_runs.first_run(session, module, now)
+        due = [occurrence for occurrence in due if occurrence.at >= started]
+    for occurrence in due:
         if await claim(session, module, occurrence, now):
             taken.append(occurrence)
     return taken

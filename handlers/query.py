@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from handlers import items as common
+from handlers.actions import ACTIONS as ACTIONS  # re-exported: bot/api/render.py imports it from here
 from handlers.context import Context, Outcome
 from handlers.ops.respond import recorded_responses
 from handlers.parsing import take_item_ref
@@ -27,13 +28,6 @@ EARLIER = "……此前还有{count}条记录，发送“查询 #{n} 全部”�
 ALL_WORDS = ("全部", "所有", "完整", "all")
 TODO_MORE = "……另有{count}项，请用“查询 #编号”查看。"
 TODO_LIMIT = 20
-ACTIONS = {
-    "reported": "上报", "graded": "定级", "regraded": "调整等级", "assigned": "转办",
-    "acknowledged": "签收", "progress": "进展", "responded": "回应", "closed": "办结",
-    "no_response": "不予回应", "merged": "合并", "absorbed": "并入重复线索", "referred": "移交",
-    "refused": "操作被拒绝", "notice": "发送通知", "co_acknowledged": "配合单位签收", "returned": "退回",
-    "supplement": "补充信息", "classified": "标记涉密", "declassified": "解除涉密",
-}
 
 _SAFE_WHEN_CLASSIFIED = frozenset(
     {"graded", "regraded", "assigned", "acknowledged", "co_acknowledged", "merged", "absorbed", "referred"}

@@ -38,14 +38,28 @@ async def done_keys(session: AsyncSession, module: str, keys: Iterable[str]) -> 
     return set(result.scalars())
 
 
+# The marker of a module's first cycle: occurrences before it are not the bot's to make up for.
+FIRST_RUN = "first-run"
+
+
+async def first_run(session: AsyncSession, module: str, now: datetime) -> datetime:
+    """When the module first ran on this database (this cycle, `now`, if never before)."""
+    await claim(session, module=module, key=FIRST_RUN, due_at=now, now=now, late=False)
+    result = await session.execute(select(EngineRun.due_at).where(
+        EngineRun.module == module, EngineRun.occurrence_key == FIRST_RUN))
+    return result.scalar_one()
+
+
 async def runs(session: AsyncSession, module: str) -> list[EngineRun]:
     """The module's done occurrences, oldest first (for inspection and the tests)."""
     result = await session.execute(
-        select(EngineRun).where(EngineRun.module == module).order_by(EngineRun.due_at, EngineRun.occurrence_key))
+        select(EngineRun).where(EngineRun.module == module, EngineRun.occurrence_key != FIRST_RUN)
+        .order_by(EngineRun.due_at, EngineRun.occurrence_key))
     return list(result.scalars())
 
 
 async def purge(session: AsyncSession, before: datetime) -> int:
     """Forget occurrences done before `before` (older than any a schedule still looks back to)."""
-    result = await session.execute(delete(EngineRun).where(EngineRun.done_at < before))
+    result = await session.execute(
+        delete(EngineRun).where(EngineRun.done_at < before, EngineRun.occurrence_key != FIRST_RUN))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -88,11 +88,11 @@ def test_help_is_chinese_throughout(argv: list[str], capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize(("argv", "prog", "message"), [
     (["docter"], "dutybot",
      "未知的命令“docter”。您是否要输入 doctor？可选：demo、serve、check-config、db、doctor、send-test、audit、roster、"
-     "api"),
+     "api、report"),
     ([], "dutybot", "缺少必填参数：命令"),
     (["audit", "export"], "dutybot audit export", "缺少必填参数：--since"),
     (["audit", "export", "--since", "2026-01-01", "--format", "xml"], "dutybot audit export",
-     "未知的参数 --format 的取值“xml”。可选：csv、jsonl"),
+     "未知的参数 --format 的取值“xml”。可选：csv、jsonl、xlsx"),
     (["roster", "show", "--days", "x"], "dutybot roster show", "参数 --days 应为整数（收到“x”）"),
     (["roster", "show", "--chat"], "dutybot roster show", "参数 --chat 后面需要一个值"),
     (["doctor", "--frobnicate"], "dutybot", "无法识别的参数：--frobnicate"),
@@ -128,7 +128,8 @@ def test_db_upgrade_and_audit_export(db_url: str, tmp_path: Path, capsys: pytest
     assert "数据库已升级" in capsys.readouterr().out
     assert main(["audit", "export", "--since", "2026-01-01", "--format", "csv", "--database", db_url]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == "id,at,item,actor,actor_name,chat,action,detail,before,after"
+    # Chinese headers, after the BOM that makes Excel read the file as UTF-8 (tests/test_audit_export.py)
+    assert out.splitlines()[0] == "\ufeff记录号,时间,线索编号,操作,操作人,操作人编号,群,说明,变更前,变更后,涉密"
     assert main(["audit", "export", "--since", "2026/01/01", "--database", db_url]) == 2
     assert "YYYY-MM-DD" in capsys.readouterr().err
 
@@ -150,6 +151,7 @@ async def test_audit_export_contents(bot: object, db_url: str, tmp_path: Path) -
     assert code == 0
     rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [r["action"] for r in rows] == ["reported", "graded", "refused"]
+    assert [r["action_label"] for r in rows] == ["上报", "定级", "操作被拒绝"]
     assert rows[1]["item"] == "#1" and rows[1]["actor_name"] == "赵敏"
     assert rows[1]["before"]["grade"] is None and rows[1]["after"]["grade"] == "一般"
     assert rows[0]["at"].startswith("2026-11-23T10:00:00+08:00")
@@ -157,8 +159,9 @@ async def test_audit_export_contents(bot: object, db_url: str, tmp_path: Path) -
     await asyncio.to_thread(
         main, ["audit", "export", "--since", "2026-11-24", "--database", db_url, "-o", str(csv_target)]
     )
-    assert list(csv.reader(io.StringIO(csv_target.read_text(encoding="utf-8")))) == [
-        ["id", "at", "item", "actor", "actor_name", "chat", "action", "detail", "before", "after"]
+    assert csv_target.read_bytes().startswith(b"\xef\xbb\xbf")
+    assert list(csv.reader(io.StringIO(csv_target.read_text(encoding="utf-8-sig")))) == [
+        ["记录号", "时间", "线索编号", "操作", "操作人", "操作人编号", "群", "说明", "变更前", "变更后", "涉密"]
     ]
 
 

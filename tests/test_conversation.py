@@ -372,7 +372,8 @@ async def test_outbox_copy_is_delivered_once(bot: Bot) -> None:
 
 
 async def test_implicit_report_needs_a_separator_after_the_mark(bot: Bot) -> None:
-    assert "未识别的指令" in (await bot.say("liu_yang", "舆情日志"))["text"]
+    # "舆情日志" is the daily log's command (issue #16), not a report "舆情 …".
+    assert (await bot.say("liu_yang", "舆情日志"))["text"].startswith("舆情日志（2026年11月23日）")
     assert (await bot.say("liu_yang", "舆情 西岸工业园异味扰民"))["text"].startswith("已受理舆情线索 #1")
     assert (await item(bot, 1)).summary == "西岸工业园异味扰民"
 

@@ -212,7 +212,10 @@ async def test_the_bot_runs_every_periodic_job_as_one_engines_modules(bot: Bot) 
     jobs = build_scheduler(bot.runtime)
     assert [job.id for job in jobs.scheduler.get_jobs()] == ["engine"]  # one loop
     assert list(jobs.engine.slots) == ["deadlines", "outbox", "probe-held", "purge-pending", "roster-horizon",
-                                       "handover", "roster-remind", "roster-gaps", "roll-call"]
+                                       "handover", "roster-remind", "roster-gaps", "roll-call",
+                                       # the records of issue #16: 舆情日志, 零报告 reminder, 定期通报
+                                       "records-daily-log", "records-zero-reminder", "records-weekly-notice",
+                                       "records-monthly-notice"]
     assert jobs.timer is jobs.engine.slots["deadlines"]
     await jobs.stop()
 

@@ -27,6 +27,7 @@ from domain.config.policy import (
     RosterSection,
 )
 from domain.config.problems import Problem
+from domain.config.records import RecordsSection
 from domain.config.runtime import (
     ApiSection,
     BotSection,
@@ -65,6 +66,7 @@ __all__ = [
     "PolicySection",
     "Problem",
     "QuietHours",
+    "RecordsSection",
     "ResponseFormRule",
     "RoleAssignment",
     "RosterSection",

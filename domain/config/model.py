@@ -19,6 +19,7 @@ from domain.config.base import _Model
 from domain.config.org import ChannelConfig, ChatConfig, PersonConfig, UnitConfig
 from domain.config.policy import PolicySection, RosterSection
 from domain.config.problems import Problem, pydantic_problems, reference_problems, toml_syntax_message
+from domain.config.records import RecordsSection
 from domain.config.runtime import (
     ApiSection,
     BotSection,
@@ -44,6 +45,7 @@ class Config(_Model):
     channels: list[ChannelConfig] = []
     policy: PolicySection = PolicySection()
     roster: RosterSection = RosterSection()
+    records: RecordsSection = RecordsSection()
     webhooks: list[WebhookSubscriber] = []
 
     @field_validator("timezone")

@@ -9,6 +9,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -29,6 +30,8 @@ class Counter(Base):
 
 class Item(Base):
     __tablename__ = "items"
+    # The items reported in a window (the records of issue #16; migration 0009).
+    __table_args__ = (Index("ix_items_reported_at", "reported_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     number: Mapped[int] = mapped_column(BigInteger, unique=True)
     chat_id: Mapped[str] = mapped_column(String(64))
@@ -88,6 +91,11 @@ class ItemEvent(Base):
     """
 
     __tablename__ = "item_events"
+    # The records of issue #16 read the trail by item and kind, and by kind and time (migration 0009).
+    __table_args__ = (
+        Index("ix_item_events_item_action_at", "item_id", "action", "at"),
+        Index("ix_item_events_action_at", "action", "at"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)
     at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,1 @@
+"""Writers of records (handlers/records/document.py): Markdown, DOCX, XLSX and CSV."""

@@ -25,7 +25,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from store.sqlite_inline import inline_creator, is_busy
@@ -353,6 +353,10 @@ def database_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, TimeoutError | ConnectionError | OSError):
         return True
     if isinstance(exc, DisconnectionError | InterfaceError | OperationalError):
+        return True
+    if isinstance(exc, PendingRollbackError):
+        # A statement cut off mid-flight (a write budget's timeout) leaves its connection invalid,
+        # and the rollback on leaving the transaction says so: the write did not happen.
         return True
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:

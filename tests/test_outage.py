@@ -148,3 +148,15 @@ async def test_an_outage_logs_one_line_per_failure_kind_not_a_traceback_per_tick
                 await tick()
             assert any(r.getMessage().startswith("恢复正常：job:") for r in caplog.records)
         await jobs.stop()
+
+
+def test_a_connection_left_invalid_by_a_cut_off_statement_counts_as_unavailable() -> None:
+    """A write budget's timeout cancels a statement mid-flight; leaving the transaction then raises
+    PendingRollbackError instead of the timeout. That is "the database could not take the write"
+    (spool it or answer 503), never a 500 (seen once on PostgreSQL in the DingTalk replay guard)."""
+    from sqlalchemy.exc import PendingRollbackError
+
+    from store.db import database_unavailable
+
+    assert database_unavailable(PendingRollbackError("Can't reconnect until invalid transaction is rolled back."))
+    assert not database_unavailable(ValueError("a bug stays a bug"))

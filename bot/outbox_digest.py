@@ -13,8 +13,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.channels.base import Sender
-from bot.clock import Clock
 from bot.metrics import Metrics
 from bot.outbox_parts import CountsPosts, items_of, posts_needed, wanted
 from domain.config import ChatConfig
@@ -24,12 +25,13 @@ from handlers.deadline_rules import running_clocks
 from handlers.items import item_clocks, summary_without_link
 from handlers.policy import local_time
 from store import outbox
-from store.db import Database
+from store import outbox_digest as digest_rows
 from store.models import Item, OutboxMessage
 
 log = logging.getLogger(__name__)
 
 DIGEST_MAX = 200
+FOLD_PAGE = 8  # rows taken at a time for a digest (one post holds some six to a dozen lines)
 DIGEST_HEADER = "【汇总】因发送频率限制，以下{count}条消息合并发送："
 DIGEST_LINE_MAX = 160  # a message without an item this short goes in whole
 SUMMARY_MAX = 60  # the reminders' own summary line is cut at 60 characters too
@@ -37,37 +39,61 @@ SUMMARY = "摘要："
 NO_LEAD = "未指定"
 
 
-async def fold_backlog(
-    *, db: Database, clock: Clock, metrics: Metrics, directory: Directory, chat: ChatConfig, until: datetime,
+async def fold_in(
+    session: AsyncSession, *, now: datetime, directory: Directory, chat: ChatConfig, until: datetime,
     sender: Sender | None, digest_after: int,
-) -> None:
-    """Fold the chat's messages waiting past the budget into a digest, in one transaction: a
-    crash leaves either the rows or the digest, never rows folded into nothing."""
-    async with db.transaction() as session:
-        if await outbox.count_due_for_chat(session, chat.id, until) <= digest_after:
-            return
-        rows = await outbox.take_pending_for_chat(session, chat.id, until, DIGEST_MAX)
-        items = await items_of(session, rows)
-        kept = [row for row in rows if wanted(row, items)]
-        stale = [row.id for row in rows if row not in kept]
-        await outbox.mark_merged(session, stale, outbox.CANCELLED)
+) -> int:
+    """Fold the chat's messages waiting past the budget into a digest, in the caller's transaction
+    (the one that put them back to wait): a crash leaves either the rows or the digest, never rows
+    folded into nothing. Returns how many were folded (0: none). The caller reports it (`folded`)
+    once the transaction is committed."""
+    if await digest_rows.count_due_for_chat(session, chat.id, until, up_to=digest_after + 1) <= digest_after:
+        return 0
+    kept, items, folded = await _take_fitting(session, chat, until, sender, directory)
+    if len(folded) < 2:
+        # Nothing worth folding: put the rows back as they were.
+        await digest_rows.mark_merged(session, [row.id for row in kept], digest_rows.PENDING)
+        return 0
+    await digest_rows.mark_merged(session, [row.id for row in kept[len(folded):]], digest_rows.PENDING)
+    text, mentions = digest(folded, items, directory)
+    fresh = await outbox.enqueue(
+        session, key=f"{outbox.DIGEST_PREFIX}{chat.id}:{folded[0].id}-{folded[-1].id}", chat_id=chat.id,
+        text=text, mentions=mentions, now=now, due_at=min(r.due_at for r in folded),
+    )
+    if not fresh:  # cannot happen (a row is folded once); never leave rows folded into nothing
+        log.error("digest for chat %s already existed; its rows stay queued", chat.id)
+        await digest_rows.mark_merged(session, [row.id for row in folded], digest_rows.PENDING)
+        return 0
+    return len(folded)
+
+
+def folded(metrics: Metrics, chat: ChatConfig, count: int) -> None:
+    """Count and log a digest made by `fold_in`, after its transaction committed."""
+    if count:
+        metrics.digests.inc()
+        log.warning("folded %d waiting messages for chat %s into one digest", count, chat.id)
+
+
+async def _take_fitting(
+    session: AsyncSession, chat: ChatConfig, until: datetime, sender: Sender | None, directory: Directory,
+) -> tuple[list[OutboxMessage], dict[int, Item], list[OutboxMessage]]:
+    """Take the chat's waiting rows a page at a time until a digest of them would need a second
+    post (or DIGEST_MAX are taken): one post holds six to a dozen lines, and taking DIGEST_MAX rows
+    to fold six — then putting the rest back — made a backlog cost more to fold than to take
+    in. Returns the rows still wanted (the stale ones are cancelled), their items, and the run of
+    them that fits one post."""
+    kept: list[OutboxMessage] = []
+    items: dict[int, Item] = {}
+    while True:
+        page = await digest_rows.take_pending_for_chat(session, chat.id, until, FOLD_PAGE)
+        items.update(await items_of(session, page, items))
+        fresh = [row for row in page if wanted(row, items)]
+        if len(fresh) < len(page):
+            await digest_rows.mark_merged(session, [row.id for row in page if row not in fresh], digest_rows.CANCELLED)
+        kept += fresh
         folded = fitting(kept, chat, sender, items, directory)
-        if len(folded) < 2:
-            # Nothing worth folding: put the rows back as they were.
-            await outbox.mark_merged(session, [row.id for row in kept], outbox.PENDING)
-            return
-        await outbox.mark_merged(session, [row.id for row in kept[len(folded):]], outbox.PENDING)
-        text, mentions = digest(folded, items, directory)
-        fresh = await outbox.enqueue(
-            session, key=f"{outbox.DIGEST_PREFIX}{chat.id}:{folded[0].id}-{folded[-1].id}", chat_id=chat.id,
-            text=text, mentions=mentions, now=clock.now(), due_at=min(r.due_at for r in folded),
-        )
-        if not fresh:  # cannot happen (a row is folded once); never leave rows folded into nothing
-            log.error("digest for chat %s already existed; its rows stay queued", chat.id)
-            await outbox.mark_merged(session, [row.id for row in folded], outbox.PENDING)
-            return
-    metrics.digests.inc()
-    log.warning("folded %d waiting messages for chat %s into one digest", len(folded), chat.id)
+        if len(page) < FOLD_PAGE or len(kept) >= DIGEST_MAX or len(folded) < len(kept):
+            return kept, items, folded
 
 
 def fitting(
@@ -77,9 +103,10 @@ def fitting(
     """The longest run of rows whose digest goes out as one post."""
     if sender is None or not isinstance(sender, CountsPosts):
         return list(rows)
+    lines = _lines(rows, items, directory)  # each line made once, whatever the search tries
 
     def fits(count: int) -> bool:
-        text, mentions = digest(rows[:count], items, directory)
+        text, mentions = _joined(rows[:count], lines[:count])
         message = OutboundMessage(chat_id=chat.id, text=text, mentions=tuple(mentions))
         return posts_needed(sender, chat, message) <= 1
 
@@ -95,8 +122,15 @@ def fitting(
 
 def digest(rows: Sequence[OutboxMessage], items: Mapping[int, Item], directory: Directory) -> tuple[str, list[str]]:
     """A digest's text (a header and one line per message) and its mentions (the union, in order)."""
-    lines = [digest_line(row, items.get(row.item_id) if row.item_id is not None else None, directory)
-             for row in rows]
+    return _joined(rows, _lines(rows, items, directory))
+
+
+def _lines(rows: Sequence[OutboxMessage], items: Mapping[int, Item], directory: Directory) -> list[str]:
+    return [digest_line(row, items.get(row.item_id) if row.item_id is not None else None, directory)
+            for row in rows]
+
+
+def _joined(rows: Sequence[OutboxMessage], lines: Sequence[str]) -> tuple[str, list[str]]:
     text = "\n".join([DIGEST_HEADER.format(count=len(rows)), *lines])
     return text, list(dict.fromkeys(p for row in rows for p in row.mentions))
 

@@ -26,7 +26,7 @@ from bot.channels.base import DeliveryResult, Sender
 from bot.clock import Clock
 from bot.dispatch import render_mentions
 from bot.metrics import Metrics
-from bot.outbox_digest import fold_backlog
+from bot.outbox_digest import fold_in, folded
 from bot.outbox_held import alert_admins
 from bot.outbox_parts import (
     Endpoint,
@@ -148,18 +148,21 @@ class LaneSteps:
 
     async def _put_back(self, run: str, waiting: Mapping[str, Waiting]) -> None:
         """Rows over their robot's budget wait for the next free slot (one UPDATE per robot, not
-        a transaction per row), then a chat whose backlog outgrew the budget gets a digest."""
+        a transaction per row), and a chat whose backlog outgrew the budget gets a digest in the
+        same transaction (one turn of SQLite's single writer, not two)."""
         for wait in waiting.values():
+            # A webhook's JSON events are never folded into a chat's digest.
+            chats = [(chat, sender) for chat, sender in wait.chats.values() if chat.id not in self.targets]
             async with self.db.transaction() as session:
                 await outbox.release(session, wait.row_ids, worker=run, due_at=wait.free_at,
                                      error="waiting for the webhook's rate budget")
+                counts = [await fold_in(session, now=self.clock.now(), directory=self.directory, chat=chat,
+                                        until=wait.free_at, sender=sender, digest_after=self.digest_after)
+                          for chat, sender in chats]
             self.metrics.rate_limit_waits.inc(len(wait.row_ids))
             self.metrics.deliveries.labels("rate_limited").inc(len(wait.row_ids))
-            for chat, sender in wait.chats.values():
-                if chat.id in self.targets:
-                    continue  # a webhook's JSON events are never folded into a chat's digest
-                await fold_backlog(db=self.db, clock=self.clock, metrics=self.metrics, directory=self.directory,
-                                   chat=chat, until=wait.free_at, sender=sender, digest_after=self.digest_after)
+            for (chat, _), count in zip(chats, counts, strict=True):
+                folded(self.metrics, chat, count)
 
     async def _release(self, run: str, row_ids: Sequence[int]) -> None:
         async with self.db.transaction() as session:

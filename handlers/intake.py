@@ -93,6 +93,6 @@ def guess_category(text: str, rules: Sequence[CategoryRule]) -> str:
     Case-folded so that a keyword like "PM2.5" or "ETC" matches however it is typed."""
     folded = text.casefold()
     for rule in rules:
-        if any(word.casefold() in folded for word in rule.keywords):
+        if any(word in folded for word in rule.folded_keywords):
             return rule.name
     return OTHER_CATEGORY

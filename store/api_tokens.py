@@ -14,15 +14,16 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import NamedTuple, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.vocab import Scope
 from store import audit
-from store.models import ApiToken
+from store.models import ApiToken, table_of
 
 TOKEN_PREFIX = "dtb_"
 TOKEN_BYTES = 32
@@ -34,6 +35,24 @@ TOKEN_SHAPE = re.compile(r"dtb_[A-Za-z0-9_-]{43}")
 TOUCH_INTERVAL = timedelta(minutes=1)
 CREATED = "api_token_created"
 REVOKED = "api_token_revoked"
+
+
+class Used(Protocol):
+    @property
+    def last_used_at(self) -> datetime | None: ...
+
+
+class LiveToken(NamedTuple):
+    """A verified, unrevoked token as a request needs it (read without the ORM: it is read on
+    every request)."""
+
+    id: int
+    source: str
+    scopes: list[str]
+    last_used_at: datetime | None
+
+
+_T = table_of(ApiToken).c
 
 
 def digest(plaintext: str) -> str:
@@ -95,7 +114,26 @@ async def verify(session: AsyncSession, plaintext: str, now: datetime, *, touch:
     return token
 
 
-def needs_touch(token: ApiToken, now: datetime) -> bool:
+async def verify_many(session: AsyncSession, plaintexts: Iterable[str]) -> dict[str, LiveToken]:
+    """The live tokens among `plaintexts` (unknown, wrong, malformed and revoked ones are left out),
+    in one query whatever their number: the API checks the tokens of concurrent requests together
+    (bot/api/auth.py). Read only: the use is marked by `verify` in a transaction of its own."""
+    wanted = {plaintext: plaintext[:PREFIX_LENGTH] for plaintext in plaintexts if TOKEN_SHAPE.fullmatch(plaintext)}
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(_T.id, _T.source, _T.scopes, _T.last_used_at, _T.prefix, _T.token_hash)
+        .where(_T.prefix.in_(sorted(set(wanted.values()))), _T.revoked_at.is_(None)))
+    by_prefix = {row.prefix: row for row in rows}
+    found: dict[str, LiveToken] = {}
+    for plaintext, prefix in wanted.items():
+        row = by_prefix.get(prefix)
+        if row is not None and hmac.compare_digest(row.token_hash, digest(plaintext)):
+            found[plaintext] = LiveToken(row.id, row.source, list(row.scopes), row.last_used_at)
+    return found
+
+
+def needs_touch(token: Used, now: datetime) -> bool:
     """Whether the token's last use is older than TOUCH_INTERVAL (and so is to be written)."""
     return token.last_used_at is None or now - token.last_used_at >= TOUCH_INTERVAL
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Update, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import BindParameter, ColumnElement, Update, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -196,6 +196,16 @@ async def claim(
     return sorted(result.scalars(), key=lambda row: (row.due_at, row.id))
 
 
+async def anything_to_claim(session: AsyncSession, *, now: datetime, busy_chats: Sequence[str] = ()) -> bool:
+    """Whether `claim` would find a row: one read, for a caller that would otherwise take the
+    writer only to claim nothing (SQLite has one writer, and each request's kick asked for it)."""
+    candidates = select(OutboxMessage.id).where(_claimable(now))
+    if busy_chats:
+        candidates = candidates.where(
+            or_(OutboxMessage.status != PENDING, OutboxMessage.chat_id.not_in(list(busy_chats))))
+    return (await session.execute(candidates.limit(1))).first() is not None
+
+
 async def finish(
     session: AsyncSession, row_id: int, *, worker: str, status: str, now: datetime,
     error: str | None = None, retry_at: datetime | None = None,
@@ -344,53 +354,6 @@ async def backlog(session: AsyncSession, now: datetime) -> tuple[int, datetime |
         await session.execute(select(func.min(OutboxMessage.due_at)).where(undelivered, OutboxMessage.due_at <= now))
     ).scalar_one()
     return int(depth), oldest
-
-
-def _foldable(chat_id: str, now: datetime) -> ColumnElement[bool]:
-    """The chat's due, unclaimed messages that may go into a digest. Digests themselves never do:
-    a digest folded into another would keep only its header line and lose the items it carries."""
-    return and_(
-        OutboxMessage.chat_id == chat_id, OutboxMessage.status == PENDING, OutboxMessage.due_at <= now,
-        OutboxMessage.key.not_like(f"{DIGEST_PREFIX}%"),
-    )
-
-
-async def take_pending_for_chat(session: AsyncSession, chat_id: str, now: datetime, limit: int) -> list[OutboxMessage]:
-    """Atomically take the chat's due, unclaimed messages (for a digest): they become MERGED.
-
-    Call it in the transaction that also queues the digest (or puts the rows back): rows left
-    MERGED without a digest would never be sent.
-    """
-    ids = (
-        select(OutboxMessage.id)
-        .where(_foldable(chat_id, now))
-        .order_by(OutboxMessage.due_at, OutboxMessage.id)
-        .limit(limit)
-    )
-    if on_postgresql(session):
-        ids = ids.with_for_update(skip_locked=True)
-    result = await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids.scalar_subquery()), OutboxMessage.status == PENDING)
-        .values(status=MERGED, lease_until=None)
-        .returning(OutboxMessage)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(result.scalars(), key=lambda row: (row.due_at, row.id))
-
-
-async def count_due_for_chat(session: AsyncSession, chat_id: str, now: datetime) -> int:
-    result = await session.execute(select(func.count()).where(_foldable(chat_id, now)))
-    return int(result.scalar_one())
-
-
-async def mark_merged(session: AsyncSession, ids: Sequence[int], status: str) -> None:
-    """Settle rows taken for a digest: back to PENDING (not folded after all) or CANCELLED."""
-    await session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(list(ids)), OutboxMessage.status == MERGED)
-        .values(status=status)
-    )
 
 
 async def key_exists(session: AsyncSession, key: str) -> bool:

@@ -22,7 +22,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.api.auth import Caller, RateLimiter, caller_of
+from bot.api.auth import Caller, RateLimiter, TokenChecks, caller_of
 from bot.api.coalesce import Coalescer
 from bot.api.errors import ApiError, dumps, error_response, invalid, json_response
 from bot.api.models import (
@@ -63,6 +63,7 @@ CLIENT_CLOSED = "客户端在请求发送完之前断开了连接。"
 INTERNAL = "服务内部错误，请稍后重试；如持续出现请联系管理员。"
 STATUS_CODES = {status.name.lower(): status for status in ItemStatus}
 LIMITER = web.AppKey("api_limiter", RateLimiter)
+TOKEN_CHECKS = web.AppKey("api_token_checks", TokenChecks)
 COALESCER = web.AppKey("api_coalescer", Coalescer)
 # The OpenAPI document, rendered once: it depends only on the configuration.
 OPENAPI = web.AppKey("api_openapi", str)
@@ -73,6 +74,7 @@ LISTED = {"duplicate", "timeline"}
 
 def setup(app: web.Application, runtime: Runtime) -> None:
     app[LIMITER] = RateLimiter(runtime.config.api.rate_limit_per_minute)
+    app[TOKEN_CHECKS] = TokenChecks(runtime.db)
     app[OPENAPI] = dumps(document(runtime.config.api))
     app[COALESCER] = Coalescer(lambda: _work(runtime))
     app.router.add_post(f"{PREFIX}/items", create_item)
@@ -114,7 +116,7 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
 async def _caller(request: web.Request, scope: Scope | None) -> tuple[Runtime, Caller]:
     runtime = request.app[RUNTIME]
     async with _unavailable_is_503(UNREADABLE):  # the token is checked (and marked used) in the database
-        caller = await caller_of(request, runtime.db, runtime.clock.now())
+        caller = await caller_of(request, request.app[TOKEN_CHECKS], runtime.db, runtime.clock.now())
     if scope is not None:
         caller.require(scope)
     request.app[LIMITER].check(caller.token_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time
+from functools import cached_property
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -74,6 +75,11 @@ class CategoryRule(_Model):
 
     name: str = Field(min_length=1, max_length=16)
     keywords: list[str] = Field(min_length=1)
+
+    @cached_property
+    def folded_keywords(self) -> tuple[str, ...]:
+        """The keywords case-folded once (every report is matched against all of them)."""
+        return tuple(word.casefold() for word in self.keywords)
 
 
 class ResponseFormRule(_Model):

@@ -12,9 +12,10 @@ Facts are as of a cut: only the rows written before it count, so a notice about 
 the same whenever it is made.
 
 Two ways to the facts of a window, one set of rules: `facts_for_window` replays every row (the whole
-story: every grading, 签收, response and reminder); period_facts.py asks the database for per-item
-sums (the latest grading, the 签收 in force, the first 回应, …) — what a 定期通报 over a month of a
-busy province needs, several times faster. The tests hold the two to the same figures.
+story: every grading, 签收, response and reminder); period_facts.py reads each kind of row in bulk
+and keeps per item only what a notice counts (the latest grading, the 签收 in force, the first 回应,
+…) — what a 定期通报 over a month of a busy province needs, many times faster. The tests hold the two
+to the same figures.
 
 The rules a figure needs, in one place:
 - A deadline in force is the one the latest grading set; when that grading came after it (a
@@ -179,10 +180,8 @@ class ItemFacts:
 
     @property
     def public_summary(self) -> str:
-        """The summary any group may see (涉密: the authorised summary or the standard wording)."""
-        if self.classified:
-            return self.authorised_summary or CLASSIFIED_SUMMARY
-        return self.summary
+        """The summary any group may see (`public_summary`)."""
+        return public_summary(self.summary, self.classified, self.authorised_summary)
 
     def deadline(self, clock: ClockName) -> Deadline | None:
         """The 签收 (PASS_ON) or 回应 (RESPONSE) deadline the latest grading set."""
@@ -200,6 +199,13 @@ class ItemFacts:
         done = self.acknowledged_at if clock is ClockName.PASS_ON else self.responded_at
         stopped = self.ending.at if self.ending is not None and done is None else None
         return ClockResult(clock, deadline.in_force, done, stopped)
+
+
+def public_summary(summary: str, classified: bool, authorised: str | None) -> str:
+    """The summary any group may see (涉密: the authorised summary or the standard wording)."""
+    if classified:
+        return authorised or CLASSIFIED_SUMMARY
+    return summary
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

@@ -31,9 +31,11 @@ import gc
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from operator import itemgetter
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,11 +45,14 @@ from domain.directory import Directory
 from domain.vocab import Grade
 from handlers.deadline_rules import ClockName
 from handlers.ops.zero_report import expected_units, status_from_rows
-from handlers.records.facts import ClockResult, ItemFacts, max_clock
+from handlers.records.facts import max_clock
 from handlers.records.period_facts import PeriodFacts, period_facts, with_summaries
 from store.records_period import AuditRow
 
 CLOCKS = (ClockName.PASS_ON, ClockName.RESPONSE)
+PASS_ON, RESPONSE = CLOCKS
+_NUMBER = itemgetter(0)  # Line.number
+_OVERDUE_ORDER = itemgetter(5, 1, 4)  # Overdue: due, number, clock (a StrEnum: its value's order)
 
 
 class Span(StrEnum):
@@ -165,8 +170,7 @@ class UnitFigures:
         return self.pass_on if name is ClockName.PASS_ON else self.response
 
 
-@dataclass(frozen=True)
-class Overdue:
+class Overdue(NamedTuple):
     """A 签收 or 回应 done late, or still owed at the period's end."""
 
     item_id: int
@@ -228,11 +232,11 @@ async def period_notice(session: AsyncSession, config: Config, directory: Direct
     with paused_gc():
         found = await period_facts(session, start, end, cut=cut, lookback=max_clock(config.policy), tz=config.tz)
         notice = figures(found, period, config, directory, cut)
-    # The summaries of the items listed (overdue), read only for them, then the list's words.
-    listed = {o.item_id for o in notice.overdue}
-    by_id = {fact.id: fact for fact in found.items if fact.id in listed}
-    await with_summaries(session, by_id.values())
-    notice.overdue = [replace(o, summary=by_id[o.item_id].public_summary) for o in notice.overdue]
+        # The summaries of the items listed (overdue), read only for them, then the list's words.
+        await with_summaries(session, found, {o.item_id for o in notice.overdue})
+        summaries = found.summaries
+        notice.overdue = [Overdue(*o[:-1], summaries.get(o.item_id, "")) for o in notice.overdue]
+        del found, summaries  # freed before the collector is back: it would look at each of them once more
     return notice
 
 
@@ -255,50 +259,65 @@ def figures(found: PeriodFacts, period: Period, config: Config, directory: Direc
     start, end = period.bounds(config.tz)
     units: dict[str | None, UnitFigures] = {u: UnitFigures(u) for u in expected_units(directory)}
     notice = PeriodNotice(period, cut, cut < end, [], [], {}, 0, 0, 0, config.records.on_time_threshold)
-    for fact in sorted(found.items, key=lambda f: f.number):
-        _count_item(notice, units, fact, start, cut)
+    _count_items(notice, units, found, start, cut)
     for unit, (reminders, urges) in found.reminders.items():
         figures_of = units.setdefault(unit, UnitFigures(unit))
         figures_of.reminders += reminders
         figures_of.urges += urges
     _count_zero_reports(units, found.day_rows, period, config.tz, cut)
-    notice.overdue.sort(key=lambda o: (o.due, o.number, o.clock.value))
+    notice.overdue.sort(key=_OVERDUE_ORDER)
     notice.units = _ranked(list(units.values()))
+    for unit_figures in notice.units:  # sorted once: the median and percentile of each, and of all, sort again
+        unit_figures.pass_on.durations.sort()
+        unit_figures.response.durations.sort()
     return notice
 
 
-def _count_item(notice: PeriodNotice, units: dict[str | None, UnitFigures], fact: ItemFacts, start: datetime,
-                cut: datetime) -> None:
-    lead = fact.lead_at(cut)
-    unit = units.setdefault(lead, UnitFigures(lead))
-    ending = fact.ending.kind if fact.ending is not None else None
-    if start <= fact.reported_at < cut:
-        notice.reported[fact.grade] = notice.reported.get(fact.grade, 0) + 1
-        notice.merged += ending == "merged"
-        notice.closed += ending == "closed"
-        notice.no_response += ending == "no_response"
-        if ending != "merged":
-            unit.by_grade[fact.grade] = unit.by_grade.get(fact.grade, 0) + 1
-    for name in CLOCKS:
-        result = fact.result(name)
-        if result is None or not result.judged or not start <= result.due < cut:
-            continue
-        _count_clock(notice, unit.clock(name), fact, result, cut)
-
-
-def _count_clock(notice: PeriodNotice, figures: ClockFigures, fact: ItemFacts, result: ClockResult,
+def _count_items(notice: PeriodNotice, units: dict[str | None, UnitFigures], found: PeriodFacts, start: datetime,
                  cut: datetime) -> None:
-    figures.owed += 1
-    figures.on_time += result.on_time
-    if result.done is not None:
-        figures.durations.append(result.done - fact.reported_at)
-    late = result.late_by(cut)
-    if late is None:
-        return
-    figures.overdue += late
-    stopped = fact.ending.kind if result.stopped is not None and fact.ending is not None else None
-    notice.overdue.append(Overdue(fact.id, fact.number, fact.lead_at(cut), fact.grade, result.clock, result.due,
-                                  result.done, stopped, late, fact.public_summary))
+    """Each item's figures to its lead at the cut (a unit not configured gets a row when first met, in
+    the order of the items' numbers). A clock is facts.ClockResult's, its rules written out here for
+    a hundred thousand items: not done, it stops at the item's end; one stopped before its deadline
+    is not judged; on time when done by the deadline; else late until done, stopped, or the cut."""
+    summaries, overdue = found.summaries, notice.overdue
+    kinds: dict[tuple[str | None, Grade | None, str | None], int] = {}  # the items reported in the period
+    for line in sorted(found.items, key=_NUMBER):
+        number, item_id, reported_at, lead, grade, ending, ended_at, pass_on_due, acknowledged, response_due, \
+            responded = line
+        unit = units.get(lead)
+        if unit is None:
+            unit = units[lead] = UnitFigures(lead)
+        if start <= reported_at < cut:
+            kind = lead, grade, ending
+            kinds[kind] = kinds.get(kind, 0) + 1
+        for clock, due, done in ((PASS_ON, pass_on_due, acknowledged), (RESPONSE, response_due, responded)):
+            if due is None or not start <= due < cut:
+                continue
+            stopped = ended_at if done is None else None
+            if stopped is not None and stopped <= due:  # not judged
+                continue
+            figures_of = unit.pass_on if clock is PASS_ON else unit.response
+            figures_of.owed += 1
+            if done is not None:
+                figures_of.durations.append(done - reported_at)
+                if done <= due:
+                    figures_of.on_time += 1
+                    continue
+            until = done or stopped or cut
+            if until <= due:
+                continue
+            late = until - due
+            figures_of.overdue += late
+            overdue.append(Overdue(item_id, number, lead, grade, clock, due, done, ending if stopped else None, late,
+                                   summaries.get(item_id, "")))
+    for (lead, grade, ending), count in kinds.items():
+        notice.reported[grade] = notice.reported.get(grade, 0) + count
+        notice.merged += count if ending == "merged" else 0
+        notice.closed += count if ending == "closed" else 0
+        notice.no_response += count if ending == "no_response" else 0
+        if ending != "merged":
+            by_grade = units[lead].by_grade
+            by_grade[grade] = by_grade.get(grade, 0) + count
 
 
 def _count_zero_reports(units: dict[str | None, UnitFigures], rows: Sequence[AuditRow], period: Period,

@@ -94,7 +94,9 @@ class ItemEvent(Base):
     # The records of issue #16 read the trail by item and kind, and by kind and time (migration 0009).
     __table_args__ = (
         Index("ix_item_events_item_action_at", "item_id", "action", "at"),
-        Index("ix_item_events_action_at", "action", "at"),
+        # Migration 0010 also adds dialect-specific partial indexes for the 定期通报 (reminders,
+        # urges, the facts' rows with their JSON): they live in the migration alone.
+        Index("ix_item_events_action_at_item", "action", "at", "item_id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id"), index=True)

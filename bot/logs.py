@@ -76,9 +76,12 @@ class FailureLog:
     line — not a traceback twice a second while the database is away (an operator must be able
     to read the log during an outage). The traceback is kept for the first line of a kind only."""
 
-    def __init__(self, logger: logging.Logger, interval_seconds: float = 60.0) -> None:
+    def __init__(self, logger: logging.Logger, interval_seconds: float = 60.0, *, level: int = logging.ERROR,
+                 repeated: str = "（此前 {interval:g} 秒内同类错误又发生 {repeats} 次）") -> None:
         self._log = logger
         self._interval = interval_seconds
+        self._level = level
+        self._repeated = repeated  # the suffix of a line after repeats: {interval} and {repeats}
         self._last: dict[str, float] = {}
         self._repeats: dict[str, int] = {}
 
@@ -90,10 +93,10 @@ class FailureLog:
             self._repeats[kind] = self._repeats.get(kind, 0) + 1
             return
         repeats = self._repeats.pop(kind, 0)
-        suffix = f"（此前 {self._interval:g} 秒内同类错误又发生 {repeats} 次）" if repeats else ""
+        suffix = self._repeated.format(interval=self._interval, repeats=repeats) if repeats else ""
         detail = f": {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}" if exc else ""
-        self._log.error("%s%s%s", message, detail, suffix, extra={"failure": kind, "repeats": repeats},
-                        exc_info=exc if last is None and exc is not None else None)
+        self._log.log(self._level, "%s%s%s", message, detail, suffix, extra={"failure": kind, "repeats": repeats},
+                      exc_info=exc if last is None and exc is not None else None)
         self._last[kind] = at
 
     def recovered(self, kind: str) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.channels.base import Sender
+from bot.logs import FailureLog
 from bot.metrics import Metrics
 from bot.outbox_parts import CountsPosts, items_of, posts_needed, wanted
 from domain.config import ChatConfig
@@ -31,6 +32,7 @@ from store.models import Item, OutboxMessage
 log = logging.getLogger(__name__)
 
 DIGEST_MAX = 200
+FOLD_LOG_SECONDS = 300.0
 FOLD_PAGE = 8  # rows taken at a time for a digest (one post holds some six to a dozen lines)
 DIGEST_HEADER = "【汇总】因发送频率限制，以下{count}条消息合并发送："
 DIGEST_LINE_MAX = 160  # a message without an item this short goes in whole
@@ -67,11 +69,21 @@ async def fold_in(
     return len(folded)
 
 
-def folded(metrics: Metrics, chat: ChatConfig, count: int) -> None:
+def digest_log() -> FailureLog:
+    """The operators' line about digests: one warning per chat per FOLD_LOG_SECONDS with the count
+    of digests since (a backlog folds a digest every few hundred milliseconds; a line each buried
+    the log). Each digest still gets its own INFO line."""
+    return FailureLog(log, FOLD_LOG_SECONDS, level=logging.WARNING,
+                      repeated="（此前 {interval:g} 秒内该群又合并了 {repeats} 条汇总）")
+
+
+def folded(metrics: Metrics, said: FailureLog, chat: ChatConfig, count: int) -> None:
     """Count and log a digest made by `fold_in`, after its transaction committed."""
     if count:
         metrics.digests.inc()
-        log.warning("folded %d waiting messages for chat %s into one digest", count, chat.id)
+        log.info("folded %d waiting messages for chat %s into one digest", count, chat.id)
+        said.failure(f"digest:{chat.id}", f"群 {chat.id} 的消息超出机器人发送频率限制，等待中的消息合并为汇总发送"
+                                              f"（本条汇总 {count} 条）")
 
 
 async def _take_fitting(

@@ -196,9 +196,9 @@ async def create_item(request: web.Request) -> web.StreamResponse:
         raise ApiError(503, "unavailable", UNAVAILABLE, headers={"Retry-After": "5"}) from exc
     taken = took.taken
     if not taken.duplicate:
-        # The acceptance and grade question go out now, not at the next tick; one drain at a time
-        # (a burst of creates would otherwise start a claim transaction per request).
-        runtime.outbox.kick(until_idle=True)
+        # The acceptance and grade question go out now, not at the next tick; at most one drain
+        # per KICK_GAP_SECONDS (a push of creates would otherwise start a claim per group commit).
+        runtime.outbox.kick_soon()
     out = item_view(runtime, taken.item, caller, took.units, duplicate=taken.duplicate)
     location = f"{PREFIX}/items/{taken.item.number}"
     return json_response(out.model_dump(mode="json", exclude=POSTED), status=200 if taken.duplicate else 201,
@@ -237,7 +237,7 @@ async def create_batch(request: web.Request) -> web.StreamResponse:
         log.warning("intake API: batch not kept: %s", type(exc).__name__)
         raise ApiError(503, "unavailable", UNAVAILABLE, headers={"Retry-After": "5"}) from exc
     if any(r.status == 201 for r in results):
-        runtime.outbox.kick(until_idle=True)
+        runtime.outbox.kick_soon()
     out = BatchOut(results=results, created=_counted(results, 201), duplicates=_counted(results, 200),
                    failed=_counted(results, 422))
     return json_response(out.model_dump(mode="json", exclude={"results": {"__all__": {"item": POSTED}}}))

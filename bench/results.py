@@ -15,6 +15,7 @@ RSS_LIMIT_MB = 150.0
 
 # The intake scenario's points: their own table and baseline (bench/intake.py), not the Figures table.
 INTAKE_POINTS = ("intake_ceiling", "intake_single", "intake_batch")
+MERGED_POINTS = {"intake": INTAKE_POINTS, "records": ("records",)}  # what `--merge` of a scenario replaces
 
 LABELS = {
     "ceiling": "ceiling: bare aiohttp handler, same JSON",
@@ -254,6 +255,7 @@ def markdown(report: Mapping[str, Any]) -> str:
                   "on top of its request; the ceiling does not."]
     lines += intake_section(report)
     lines += records_section(report)
+    lines += against_section(report)
     profiles = [p for p in report.get("profiles", []) if not p["name"].startswith("intake-")]
     if profiles:
         lines += ["", "## Profiles (py-spy, separate unmeasured runs)", ""]
@@ -290,10 +292,23 @@ def records_section(report: Mapping[str, Any]) -> list[str]:
     return records.section(merged) if merged else []
 
 
+def against_section(report: Mapping[str, Any]) -> list[str]:
+    """Chat CPU per message against an earlier commit (bench/against.py), merged into the results."""
+    from bench import against  # it renders its own section
+
+    merged = report.get("sections", {}).get(against.SECTION)
+    return against.section(merged) if merged else []
+
+
 def merge_section(name: str, section: dict[str, Any], markdown_path: Path, json_path: Path) -> None:
     """Put one scenario's run into the committed results as its own section, keeping the rest
     of results.json as it is, and regenerate RESULTS.md from it."""
     report = json.loads(json_path.read_text(encoding="utf-8"))
+    # The full run's own points of this scenario (and its skips) give way to the merged run: the
+    # section is drawn from the report's points when it has any, so old ones would hide the new.
+    replaced = MERGED_POINTS.get(name, ())
+    report["points"] = [p for p in report["points"] if p.get("scenario") not in replaced]
+    report["skipped"] = [s for s in report.get("skipped", []) if s["scenario"].split(" ")[0] != name]
     report.setdefault("sections", {})[name] = section
     write(report, markdown_path, json_path)
 

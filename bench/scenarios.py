@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -689,6 +690,8 @@ def run(bench: Bench, names: tuple[str, ...]) -> None:
                 except Skip as exc:
                     bench.skip(label, str(exc))
                 except Exception as exc:  # one broken scenario must not lose the others' figures
+                    # The whole traceback on the console: "TimeoutError:" alone does not say where.
+                    traceback.print_exc()
                     bench.skip(label, f"failed: {type(exc).__name__}: {exc}")
     finally:
         bench.stop_fake()

@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestServer
@@ -25,7 +26,7 @@ from bench.payloads import (
     message_id,
     render_lua,
 )
-from bench.results import markdown
+from bench.results import markdown, merge_section
 from bench.scenarios import Bench, Settings, bench_config
 from bench.servers.fake_platform import COUNTS
 from bench.servers.fake_platform import make_app as fake_platform_app
@@ -236,3 +237,26 @@ def test_a_merged_intake_run_is_its_own_section_and_leaves_the_figures_table_alo
     full = markdown({**main, "points": [*main["points"], *REPORT["points"]]})
     figures = full.split("## Targets")[0]
     assert "/api/v1/items" not in figures and "## 接收接口 (intake API)" in full
+
+
+def test_merging_an_intake_run_into_a_full_run_replaces_its_intake_points_and_skips(tmp_path: Path) -> None:
+    """A full run whose intake points are older (or whose PostgreSQL intake was skipped) takes a
+    later `bench intake --merge`: the section shows the merged run, not the full run's points."""
+    main = {**REPORT, "command": "python -m bench all", "profiles": [],
+            "skipped": [{"scenario": "intake postgresql", "reason": "failed: TimeoutError: "},
+                        {"scenario": "peer", "reason": "no venv"}],
+            "machine": {"cpu": "test cpu", "cores": 2, "memory_gib": 24.0, "kernel": "6.1", "pinning": "pinned"},
+            "versions": {"python": "3.11"},
+            "points": [_point("ceiling", None, 20_000.0, 1.5),
+                       _intake_point("intake_single", "sqlite", 300.0, 90.0, 300.0, 3.0, 16)], "targets": []}
+    json_path, markdown_path = tmp_path / "results.json", tmp_path / "RESULTS.md"
+    json_path.write_text(json.dumps(main), encoding="utf-8")
+
+    merge_section("intake", REPORT, markdown_path, json_path)
+
+    merged = json.loads(json_path.read_text(encoding="utf-8"))
+    assert [p["scenario"] for p in merged["points"]] == ["ceiling"]
+    assert merged["skipped"] == [{"scenario": "peer", "reason": "no venv"}]
+    text = markdown_path.read_text(encoding="utf-8")
+    assert "p99 40.0 ms (500 items/s)" in text and "p99 90.0 ms" not in text
+    assert "- intake postgresql: failed" not in text and "- intake postgresql: no server" in text

@@ -108,6 +108,9 @@ async def analyze(db: Database) -> None:
         if db.sqlite:
             await conn.execute(text("ANALYZE"))
             await conn.commit()
+            # The bulk fill left hundreds of MB in the WAL; a store that grew over years has been
+            # checkpointed many times, and reads measured through a huge WAL would not be its reads.
+            await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
         else:
             autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
             await autocommit.execute(text("VACUUM ANALYZE"))

@@ -285,15 +285,15 @@ async def _drop_pg(url: str, name: str) -> None:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    temp = tempfile.mkdtemp(prefix="dutybot-bench-")
-    url, pg_name = args.database or f"sqlite+aiosqlite:///{temp}/records.db", None
-    if url.startswith("postgresql"):
-        url, pg_name = await _fresh_pg(url)
-    try:
-        return await run(url, args.items, args.runs, args.days)
-    finally:
-        if pg_name is not None:
-            await _drop_pg(args.database, pg_name)
+    with tempfile.TemporaryDirectory(prefix="dutybot-bench-") as temp:  # the SQLite file and its WAL go with it
+        url, pg_name = args.database or f"sqlite+aiosqlite:///{temp}/records.db", None
+        if url.startswith("postgresql"):
+            url, pg_name = await _fresh_pg(url)
+        try:
+            return await run(url, args.items, args.runs, args.days)
+        finally:
+            if pg_name is not None:
+                await _drop_pg(args.database, pg_name)
 
 
 def scenario(bench: Any, database: str) -> None:

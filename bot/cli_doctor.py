@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.channels.base import ChannelStartError, Check, DeliveryResult
@@ -14,11 +15,14 @@ from bot.channels.registry import build_channels
 from bot.cli_locate import CliError, locate, require_current, safe_url, schema_problem
 from bot.clock import SystemClock
 from bot.runtime import Runtime
+from bot.webhook_send import Endpoint, read_endpoints
 from domain.config import ChatConfig, Config, DingtalkChannelConfig, WecomChannelConfig
+from domain.config.webhooks import target_of
 from domain.messages import OutboundMessage
 from store import channel_status
 from store.db import schema_state
 from store.models import ChannelStatus
+from store.outbox_targets import TargetState, target_states
 
 PLATFORM_NAMES = {"wecom": "企业微信", "dingtalk": "钉钉"}
 NO_CHANNEL_ON = "没有启用任何平台通道：消息只记录在数据库中，不会发到企业微信或钉钉。设置下列环境变量即可启用："
@@ -32,6 +36,13 @@ STATUS_FAILED = "读取投递记录失败（{error}）"
 DONE_FAILED = "检查完成：{count} 项有问题。"
 DONE_OK = "检查完成：全部正常。"
 RECENT = "最近投递："
+WEBHOOK_ON = "对外推送 {id} 已启用：{where}（事件：{events}）"
+WEBHOOK_FAILED = ("对外推送 {id}：{n} 条事件已放弃投递（最近一次：{error}）。"
+                  "请核对地址和签名密钥（环境变量 {url_env}、{secret_env}），或请接收方检查验签与处理。")
+WEBHOOK_STUCK = ("对外推送 {id}：{n} 条事件等待投递，最早的应于 {at} 发出，已过 {minutes} 分钟："
+                 "请确认 `dutybot serve` 在运行、接收方可访问。")
+WEBHOOK_QUEUED = "对外推送 {id}：{n} 条事件排队中。"
+STUCK_AFTER = timedelta(minutes=15)  # retries back off to 10 minutes: older than this is not a retry
 SEND_TEST_TEXT = "【测试】舆情值班助手连通性测试（{time}）。收到本消息并看到 @提醒，说明本群配置正确，无需回复。"
 SEND_OK = "发送成功：{detail}"
 SEND_FAILED = "发送失败（{kind}）：{detail}"
@@ -92,14 +103,46 @@ async def doctor_checks(config: Config, environ: Mapping[str, str]) -> tuple[lis
     runtime = Runtime.build(config, SystemClock())
     try:
         checks = _channel_checks(runtime, environ)
+        hooks, endpoints = _webhook_checks(config, environ)
+        checks += hooks
         checks.append(_spool_check(runtime))
-        database, outcomes = await _database_checks(runtime)
+        database, outcomes = await _database_checks(runtime, endpoints)
         return checks + database, outcomes
     finally:
         await runtime.db.dispose()
 
 
-async def _database_checks(runtime: Runtime) -> tuple[list[Check], list[str]]:
+def _webhook_checks(config: Config, environ: Mapping[str, str]) -> tuple[list[Check], list[Endpoint]]:
+    """The outgoing webhooks as `dutybot serve` would read them: each on (its address), off (its
+    variables), or the reason the service would refuse to start."""
+    try:
+        endpoints, off = read_endpoints(config, environ)
+    except ChannelStartError as exc:
+        return [Check(False, str(exc))], []
+    checks = [Check(True, line) for line in off]
+    checks += [Check(True, WEBHOOK_ON.format(id=e.subscriber.id, where=e.where, events="、".join(e.subscriber.events)))
+               for e in endpoints]
+    return checks, endpoints
+
+
+def _delivery_checks(endpoints: Sequence[Endpoint], states: Mapping[str, TargetState], now: datetime,
+                     tz: ZoneInfo) -> list[Check]:
+    checks = []
+    for endpoint in endpoints:
+        sub, state = endpoint.subscriber, states.get(target_of(endpoint.subscriber.id), TargetState())
+        if state.failed:
+            checks.append(Check(False, WEBHOOK_FAILED.format(id=sub.id, n=state.failed, error=state.last_error,
+                                                             url_env=sub.url_env, secret_env=sub.secret_env)))
+        if state.oldest_due is not None and now - state.oldest_due > STUCK_AFTER:
+            checks.append(Check(False, WEBHOOK_STUCK.format(
+                id=sub.id, n=state.waiting, at=f"{state.oldest_due.astimezone(tz):%m-%d %H:%M}",
+                minutes=int((now - state.oldest_due).total_seconds() // 60))))
+        elif state.waiting:
+            checks.append(Check(True, WEBHOOK_QUEUED.format(id=sub.id, n=state.waiting)))
+    return checks
+
+
+async def _database_checks(runtime: Runtime, endpoints: Sequence[Endpoint]) -> tuple[list[Check], list[str]]:
     url = runtime.config.database.url
     try:
         state = await schema_state(url)
@@ -113,8 +156,10 @@ async def _database_checks(runtime: Runtime) -> tuple[list[Check], list[str]]:
     try:
         async with runtime.db.read() as session:
             rows = await channel_status.all_rows(session)
+            states = await target_states(session, [target_of(e.subscriber.id) for e in endpoints])
     except Exception as exc:
         return [*checks, Check(False, STATUS_FAILED.format(error=type(exc).__name__))], []
+    checks += _delivery_checks(endpoints, states, runtime.clock.now(), runtime.config.tz)
     for row in rows:
         outcomes.append(_outcome_line(row, runtime.config.tz))
         if row.config_error:

@@ -20,7 +20,7 @@ class TargetState:
 
     waiting: int = 0  # pending or claimed
     oldest_due: datetime | None = None  # the due time of the oldest waiting row
-    failed: int = 0  # given up on: a final refusal, or the retries ran out
+    failed: int = 0  # given up on: the receiver's final refusal (a retryable error is retried, never given up)
     last_error: str | None = None  # the error of the latest failed row
 
 

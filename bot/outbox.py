@@ -214,7 +214,10 @@ class OutboxWorker(LaneSteps):
             now = self.clock.now()
             rows = await outbox.claim(session, worker=run, now=now, lease=self.lease, limit=self.batch,
                                       busy_chats=busy)
-            rows = await self._defer_spent(session, run, rows, now)
+            rows, deferred = await self._defer_spent(session, run, rows, now)
+        if deferred:  # counted once committed, as the lanes' put-backs are
+            self.metrics.rate_limit_waits.inc(deferred)
+            self.metrics.deliveries.labels("rate_limited").inc(deferred)
         lanes: dict[str, deque[OutboxMessage]] = {}
         for row in rows:
             lanes.setdefault(self._lane_key(row), deque()).append(row)
@@ -225,14 +228,15 @@ class OutboxWorker(LaneSteps):
 
     async def _defer_spent(
         self, session: AsyncSession, run: str, rows: Sequence[OutboxMessage], now: datetime
-    ) -> list[OutboxMessage]:
+    ) -> tuple[list[OutboxMessage], int]:
         """Put back, in the claim's own transaction, the rows for a robot whose budget a lane of
         this process found spent until a time still to come; they are due again then. Under a flood
         of intake announcements every request kicks a claim, and handing each new row to a lane only
         to put it back took three transactions (claim, step, put back) of SQLite's one writer. Rows
-        that go to a reply URL instead of the robot are not deferred. Returns the rows kept."""
+        that go to a reply URL instead of the robot are not deferred. Returns the rows kept and how
+        many were put back."""
         if not self._spent:
-            return list(rows)
+            return list(rows), 0
         self._spent = {key: free_at for key, free_at in self._spent.items() if free_at > now}
         kept: list[OutboxMessage] = []
         deferred: dict[datetime, list[int]] = {}
@@ -246,9 +250,7 @@ class OutboxWorker(LaneSteps):
                 deferred.setdefault(free_at, []).append(row.id)
         for free_at, row_ids in deferred.items():
             await outbox.release(session, row_ids, worker=run, due_at=free_at, error=RATE_WAIT)
-            self.metrics.rate_limit_waits.inc(len(row_ids))
-            self.metrics.deliveries.labels("rate_limited").inc(len(row_ids))
-        return kept
+        return kept, len(rows) - len(kept)
 
     async def _worth_claiming(self, busy: Sequence[str]) -> bool:
         """SQLite has one writer: a claim that finds nothing (every kick of a burst while the robot's

@@ -54,7 +54,9 @@ async def test_a_spent_robot_is_not_claimed_until_its_slot_frees(config: Config,
                 await outbox.enqueue(session, key="late:rel01", chat_id="rel01", text="新通知：请核实。", mentions=[],
                                      now=clock.now())
             # … while rel01's robot, whose budget is untouched, gets its notice at once.
+            waits = runtime.metrics.registry.get_sample_value("dutybot_rate_limit_waits_total")
             assert await runtime.outbox.run_once() == 1
+            assert runtime.metrics.registry.get_sample_value("dutybot_rate_limit_waits_total") == waits + 1
             assert await runtime.outbox.run_once() == 0
             late = {row.key: row for row in [*await _rows(runtime, "rel00"), *await _rows(runtime, "rel01")]
                     if row.key.startswith("late:")}

@@ -97,18 +97,17 @@ async def create(
     return token, plaintext
 
 
-async def verify(session: AsyncSession, plaintext: str, now: datetime, *, touch: bool = True) -> ApiToken | None:
-    """The live token `plaintext` is, or None (unknown, wrong, malformed or revoked).
-
-    Marks it used (at most once per TOUCH_INTERVAL) unless `touch` is false: call it inside a
-    transaction to keep that."""
+async def verify(session: AsyncSession, plaintext: str, now: datetime) -> ApiToken | None:
+    """The live token `plaintext` is, or None (unknown, wrong, malformed or revoked), marked used
+    (at most once per TOUCH_INTERVAL): call it inside a transaction to keep that. Reads alone go
+    through `verify_many`."""
     if not TOKEN_SHAPE.fullmatch(plaintext):
         return None
     presented = digest(plaintext)
     token = await _by_prefix(session, plaintext[:PREFIX_LENGTH])
     if token is None or not hmac.compare_digest(token.token_hash, presented) or token.revoked_at is not None:
         return None
-    if touch and needs_touch(token, now):
+    if needs_touch(token, now):
         token.last_used_at = now
         await session.flush()
     return token

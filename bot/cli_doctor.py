@@ -37,8 +37,9 @@ DONE_FAILED = "检查完成：{count} 项有问题。"
 DONE_OK = "检查完成：全部正常。"
 RECENT = "最近投递："
 WEBHOOK_ON = "对外推送 {id} 已启用：{where}（事件：{events}）"
-WEBHOOK_FAILED = ("对外推送 {id}：{n} 条事件已放弃投递（最近一次：{error}）。"
-                  "请核对地址和签名密钥（环境变量 {url_env}、{secret_env}），或请接收方检查验签与处理。")
+WEBHOOK_FAILED = ("对外推送 {id}：{n} 条事件被接收方拒收，已放弃投递（最近一次：{error}）。"
+                  "请核对地址和签名密钥（环境变量 {url_env}、{secret_env}），或请接收方检查验签与处理；"
+                  "此后有事件投递成功，本项即恢复正常。")
 WEBHOOK_STUCK = ("对外推送 {id}：{n} 条事件等待投递，最早的应于 {at} 发出，已过 {minutes} 分钟："
                  "请确认 `dutybot serve` 在运行、接收方可访问。")
 WEBHOOK_QUEUED = "对外推送 {id}：{n} 条事件排队中。"

@@ -38,15 +38,15 @@ def _texts(checks: list[Check]) -> str:
     return "\n".join(("✓ " if c.ok else "✗ ") + c.text for c in checks)
 
 
-async def _queue(config: Config, rows: list[tuple[str, datetime, str | None]]) -> None:
-    """Events for the city subscriber: (status, due time, last error)."""
+async def _queue(config: Config, rows: list[tuple[str, datetime, str | None]], first: int = 0) -> None:
+    """Events for the city subscriber, queued in this order: (status, due time, last error); keys from `first`."""
     database = Database(config.database.url)
     try:
         async with database.transaction() as session:
             await outbox.enqueue_documents(session, [
                 {"key": f"webhook:city:test:{n}", "chat_id": target_of("city"), "text": "{}"}
-                for n in range(len(rows))], now=rows[0][1])
-            for n, (status, due_at, error) in enumerate(rows):
+                for n in range(first, first + len(rows))], now=rows[0][1])
+            for n, (status, due_at, error) in enumerate(rows, start=first):
                 await session.execute(update(OutboxMessage).where(OutboxMessage.key == f"webhook:city:test:{n}")
                                       .values(status=status, due_at=due_at, last_error=error))
     finally:
@@ -76,8 +76,8 @@ async def test_events_given_up_on_and_events_stuck_are_failed_checks(hooked: Con
     checks, _ = await doctor_checks(hooked, ON)
     failed = [c for c in checks if not c.ok]
     texts = [c.text for c in failed]
-    assert any(t.startswith("对外推送 city：2 条事件已放弃投递（最近一次：HTTP 403）") and "DUTYBOT_HOOK_CITY_URL" in t
-               for t in texts), texts
+    assert any(t.startswith("对外推送 city：2 条事件被接收方拒收，已放弃投递（最近一次：HTTP 403）")
+               and "DUTYBOT_HOOK_CITY_URL" in t for t in texts), texts
     assert any(t.startswith("对外推送 city：1 条事件等待投递") and "已过 120 分钟" in t for t in texts), texts
 
 
@@ -85,4 +85,18 @@ async def test_events_queued_a_moment_ago_are_fine(hooked: Config) -> None:
     await _queue(hooked, [(outbox.PENDING, datetime.now(UTC) - timedelta(minutes=1), None)])
     checks, _ = await doctor_checks(hooked, ON)
     assert Check(True, "对外推送 city：1 条事件排队中。") in checks
+    assert not [c for c in checks if "对外推送" in c.text and not c.ok]
+
+
+async def test_refusals_before_a_later_delivery_no_longer_fail_the_check(hooked: Config) -> None:
+    """The receiver was mended: an event delivered after the refusals clears them; a refusal after
+    that delivery counts again."""
+    long_ago = datetime.now(UTC) - timedelta(hours=2)
+    await _queue(hooked, [(outbox.FAILED, long_ago, "HTTP 401"), (outbox.FAILED, long_ago, "HTTP 401"),
+                          (outbox.SENT, long_ago, None), (outbox.FAILED, long_ago, "HTTP 404")])
+    checks, _ = await doctor_checks(hooked, ON)
+    [failed] = [c for c in checks if "对外推送 city" in c.text and not c.ok]
+    assert failed.text.startswith("对外推送 city：1 条事件被接收方拒收，已放弃投递（最近一次：HTTP 404）")
+    await _queue(hooked, [(outbox.SENT, long_ago, None)], first=4)
+    checks, _ = await doctor_checks(hooked, ON)
     assert not [c for c in checks if "对外推送" in c.text and not c.ok]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -41,7 +40,6 @@ class LaneOutcomes:
     webhook_envs: dict[str, str]
     probe_seconds: int
     _rng: random.Random
-    _busy: Counter[str]
     _held: set[str]
 
     def robot_key(self, sender: Sender, chat: ChatConfig) -> str:

@@ -10,8 +10,7 @@ period.py, the same in the chat, in Markdown, XLSX and CSV. All its user-facing 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 from domain.directory import Directory
 from domain.vocab import Grade
@@ -119,19 +118,12 @@ def _overdue(notice: PeriodNotice, directory: Directory) -> list[Block]:
     names = {unit: unit_name(unit, directory) for unit in {o.unit for o in notice.overdue}}
     grades: dict[Grade | None, str] = {grade: grade.value for grade in Grade} | {None: UNGRADED}
     not_done = {clock: f"{NOT_DONE[clock]}（截至{local_time(notice.cut, tz)}）" for clock in NOT_DONE}
-    rows = [(f"#{number}", names[unit], grades[grade], STEP[clock], _local_time(due, tz),
-             _local_time(done, tz) if done is not None else
+    rows = [(f"#{number}", names[unit], grades[grade], STEP[clock], local_time(due, tz),
+             local_time(done, tz) if done is not None else
              STOPPED.get(stopped, stopped) if stopped is not None else not_done[clock],
              duration_text(late_by), summary if len(summary) <= SUMMARY_MAX else shorten(summary, SUMMARY_MAX))
             for _, number, unit, grade, clock, due, done, stopped, late_by, summary in notice.overdue]
     return [Table("超时事项", OVERDUE_HEADERS, tuple(rows), OVERDUE_WIDTHS)]
-
-
-def _local_time(when: datetime, tz: ZoneInfo) -> str:
-    """handlers.policy.local_time's words ("11月23日 19:00"), without its strftime: a quarter of the
-    time, over the tens of thousands of times a month lists."""
-    local = when.astimezone(tz)
-    return f"{local.month}月{local.day}日 {local.hour:02d}:{local.minute:02d}"
 
 
 def _verdict(notice: PeriodNotice, directory: Directory) -> list[Block]:

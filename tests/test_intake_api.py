@@ -107,6 +107,26 @@ async def test_the_same_record_twice_is_one_item(bot: Bot) -> None:
     assert await count(bot, Item) == 1
 
 
+async def test_a_repeat_answers_with_the_items_units_as_they_are_now(bot: Bot) -> None:
+    """A new item's units come from what was just written; a repeat's are read: the item may have
+    been transferred since (here to two units in chat), and the answer says so, single or batch."""
+    headers = await token(bot)
+    status, body = await post(bot, headers, FIRE)
+    assert status == 201 and [u["id"] for u in body["units"]] == ["chengguan"]
+    await bot.say("zhao_min", "定级 #1 重大", chat=body["chat"])
+    await bot.say("zhao_min", "转办 #1 卫健局、城关镇", chat=body["chat"])
+    status, repeat = await post(bot, headers, FIRE)
+    assert status == 200 and repeat["lead_unit"]["name"] == "清河县卫生健康局"
+    now = [u["id"] for u in repeat["units"]]
+    assert len(now) == 2 and now[1] == "chengguan"
+    fresh = {**FIRE, "external_id": "yq-new", "url": "https://weibo.com/123/other"}
+    status, batch = await post(bot, headers, {"items": [FIRE, fresh]}, path="/api/v1/items:batch")
+    assert status == 200
+    old_one, new_one = (r["item"] for r in batch["results"])
+    assert [u["id"] for u in old_one["units"]] == now
+    assert [u["id"] for u in new_one["units"]] == ["chengguan"]
+
+
 async def test_sixteen_concurrent_identical_requests_make_one_item(bot: Bot) -> None:
     headers = await token(bot)
     results = await asyncio.gather(*(post(bot, headers, FIRE) for _ in range(16)))

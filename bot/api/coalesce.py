@@ -20,8 +20,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
 from handlers.ops.base import Actor, Work
-from handlers.ops.intake import Intake, Taken, take_many
-from store import items as item_store
+from handlers.ops.intake import Intake, Taken, take_many, units_of_taken
 
 MAX_GROUP = 100  # bounds one transaction's length, and so how long others wait for its locks
 
@@ -92,5 +91,5 @@ class Coalescer:
                 indexes = [i for i, request in enumerate(group) if request.actor == actor]
                 for i, one in zip(indexes, await take_many(work, actor, [group[i].data for i in indexes]), strict=True):
                     taken[i] = one
-            units = await item_store.units_of_many(work.session, [one.item.id for one in taken.values()])
+            units = await units_of_taken(work, list(taken.values()))
         return [Took(taken[i], units.get(taken[i].item.id, [])) for i in range(len(group))]

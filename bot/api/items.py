@@ -38,7 +38,7 @@ from bot.api.render import item_out, item_view
 from bot.runtime import RUNTIME, Runtime
 from domain.vocab import Grade, ItemStatus, Scope
 from handlers.ops.base import Actor, ActorKind, Work
-from handlers.ops.intake import Intake, NoChat, take_many
+from handlers.ops.intake import Intake, NoChat, take_many, units_of_taken
 from store import items as item_store
 from store.db import database_unavailable
 
@@ -264,7 +264,7 @@ async def _batch_results(session: AsyncSession, runtime: Runtime, work: Work, ca
     valid = [data for data in checked if not isinstance(data, ApiError)]
     taken = iter(await take_many(work, _actor(caller), valid))
     outcomes = [data if isinstance(data, ApiError) else next(taken) for data in checked]
-    units = await item_store.units_of_many(session, [t.item.id for t in outcomes if not isinstance(t, ApiError)])
+    units = await units_of_taken(work, [t for t in outcomes if not isinstance(t, ApiError)])
     results: list[BatchResult] = []
     for index, outcome in enumerate(outcomes):
         if isinstance(outcome, ApiError):

@@ -84,6 +84,16 @@ async def take(work: Work, actor: Actor, data: Intake) -> Taken:
     return (await take_many(work, actor, [data]))[0]
 
 
+async def units_of_taken(work: Work, taken: Sequence[Taken]) -> dict[int, list[str]]:
+    """item id → its units, for the answers: a new item's are its lead unit (what _store_new
+    wrote, no read needed); only items taken before (duplicates, supplements) are looked up."""
+    created = {one.item.id for one in taken if not one.duplicate}
+    units = {one.item.id: [one.item.lead_unit_id] for one in taken
+             if one.item.id in created and one.item.lead_unit_id}
+    known = [one.item.id for one in taken if one.item.id not in created]
+    return units | await item_store.units_of_many(work.session, known)
+
+
 class _Kind(Enum):
     NEW = "new"
     KNOWN = "known"  # the record was taken before: the item it became

@@ -200,15 +200,19 @@ class Bench:
 
     def measure(self, name: str, url: str, make_spec: Callable[[], LoadSpec], *, settle: str | None = None,
                 pid: int | None = None, connections: int | None = None, timeout_s: float = 5.0,
-                duration: float | None = None) -> tuple[WrkResult, LoadSpec, int]:
+                duration: float | None = None, after_warmup: Callable[[], None] | None = None,
+                ) -> tuple[WrkResult, LoadSpec, int]:
         """Warm up, then the measured run; returns the fake platform's count (of `settle`, or of
-        dingtalk) taken right before the measured run, after the warm-up's replies settled."""
+        dingtalk) taken right before the measured run, after the warm-up's replies settled.
+        `after_warmup` runs between the two (e.g. planner statistics for what the warm-up wrote)."""
         (WORK / "wrk").mkdir(parents=True, exist_ok=True)
         key = settle or "dingtalk"
         if self.settings.warmup > 0:
             self.wrk(f"{name}-warmup", url, make_spec(), self.settings.warmup, connections=connections,
                      timeout_s=timeout_s)
             _settle(self, key, quiet=0.5 if self.settings.quick else 1.0, timeout=30.0)
+        if after_warmup is not None:
+            after_warmup()
         self.wait_quiet()
         before = self.delivered()[key]
         spec = make_spec()

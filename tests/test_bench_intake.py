@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestServer
+from sqlalchemy import text
 
 from bench import intake
 from bench.payloads import (
@@ -27,7 +28,7 @@ from bench.payloads import (
     render_lua,
 )
 from bench.results import markdown, merge_section
-from bench.scenarios import Bench, Settings, bench_config
+from bench.scenarios import Bench, Settings, bench_config, run_db
 from bench.servers.fake_platform import COUNTS
 from bench.servers.fake_platform import make_app as fake_platform_app
 from bot.clock import ManualClock
@@ -35,6 +36,7 @@ from bot.runtime import RUNTIME, Runtime
 from domain.config import Config, load_config
 from domain.vocab import Scope
 from store import api_tokens
+from store.db import Database
 from tests.conftest import Bot, start_bot
 
 # What body.lua looks for in a batch answer (kept in step with the Lua's string.match).
@@ -260,3 +262,22 @@ def test_merging_an_intake_run_into_a_full_run_replaces_its_intake_points_and_sk
     text = markdown_path.read_text(encoding="utf-8")
     assert "p99 40.0 ms (500 items/s)" in text and "p99 90.0 ms" not in text
     assert "- intake postgresql: failed" not in text and "- intake postgresql: no server" in text
+
+
+def test_the_measured_run_starts_from_planner_statistics_on_postgresql(pg_database: str) -> None:
+    """After the warm-up the bench ANALYZEs the PostgreSQL database (bench/intake.in_service), as a
+    database in service has its statistics; SQLite has nothing to take."""
+    assert intake.in_service("sqlite", "sqlite+aiosqlite:///unused.db") is None
+
+    async def analyses(db: Database) -> int:
+        await db.upgrade()
+        async with db.read() as session:
+            count = await session.execute(text(
+                "SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'item_sources'"))
+            return int(count.scalar_one())
+
+    before = run_db(pg_database, analyses)
+    step = intake.in_service("postgresql", pg_database)
+    assert step is not None
+    step()
+    assert run_db(pg_database, analyses) == before + 1

@@ -433,7 +433,7 @@ def budget(points: Sequence[Mapping[str, Any]]) -> list[str]:
                          f"kept nothing ({causes} in the server's log; reproduced as PostgreSQL's lock timeout on the "
                          "item-number counter's row, which a batch holds until it commits).")
     if lines:
-        lines = ["", "What the targets ask (why they are missed, from the profiles: "
+        lines = ["", "What the targets ask (what the profiles and A/B runs showed, and what was changed to meet them: "
                  "[README.md](README.md#the-intake-api-why-the-targets-are-missed)):", "", *lines]
     return lines
 
